@@ -1,0 +1,3 @@
+from breakfix.cli import main
+
+main()

@@ -1,0 +1,51 @@
+"""`breakfix runs list|show`: what is in the run store."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from breakfix.cli.common import StorePath, open_store, out
+from breakfix.redact import redact
+
+app = typer.Typer(no_args_is_help=True, help="Inspect runs in the store.")
+
+
+@app.command("list")
+def list_runs(store: StorePath = None, limit: int = typer.Option(50, min=1)) -> None:
+    """Most recent runs first."""
+    with open_store(store) as db:
+        runs = db.runs(limit)
+        table = Table("run", "kind", "status", "model", "created", title=str(db.path))
+        for run in runs:
+            table.add_row(run.id, run.kind, run.status, run.model or "", run.created_at[:19].replace("T", " "))
+    out.print(table if runs else f"no runs in {db.path}")
+
+
+@app.command("show")
+def show_run(
+    run: str = typer.Argument(..., help="Run id or a unique prefix of it."),
+    store: StorePath = None,
+    transcripts: int = typer.Option(3, "-n", min=0, help="How many conversations to print."),
+    show_harmful: bool = typer.Option(False, "--show-harmful", help="Print replies to harmful requests in full."),
+) -> None:
+    """A run's status, config, record counts and a few transcripts."""
+    with open_store(store) as db:
+        record = db.run(run)
+        conversations = db.conversations(record.id, limit=transcripts)
+    out.print(f"[bold]{record.id}[/]  {record.kind}  {record.status}  model={record.model}")
+    out.print(f"created {record.created_at}  finished {record.finished_at or '-'}")
+    if record.error:
+        out.print(f"[red]error:[/] {escape(record.error)}")
+    out.print("counts: " + ", ".join(f"{k}={v}" for k, v in record.counts.items()))
+    if record.config:
+        out.print("config: " + escape(json.dumps(record.config, sort_keys=True)), soft_wrap=True)
+    for conv in conversations:
+        out.rule(f"{conv.purpose} {conv.item_id or conv.id[:8]}")
+        hide = conv.meta.get("harmful") is True and not show_harmful
+        for message in conv.messages:
+            text = redact(message.content) if hide and message.role == "assistant" else message.content
+            out.print(f"[bold]{message.role}:[/] {escape(text)}", highlight=False)

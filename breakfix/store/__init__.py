@@ -1,0 +1,5 @@
+"""The run store: runs, rounds, conversations, scores, findings, datasets and checkpoints."""
+
+from breakfix.store.db import SCHEMA_VERSION, ConversationRecord, RunRecord, Store
+
+__all__ = ["SCHEMA_VERSION", "ConversationRecord", "RunRecord", "Store"]

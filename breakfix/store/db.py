@@ -1,0 +1,250 @@
+"""The run store: one SQLite file (WAL, foreign keys on) holding every run's records.
+
+Every write that makes one record (a conversation and its messages, a score, a finding) is one
+transaction, so a process killed mid-write leaves either the whole record or none of it.
+Connections are opened per `Store` and passed explicitly; nothing here is process-global.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from breakfix.errors import InputError
+from breakfix.store.migrations import MIGRATIONS
+from breakfix.types import Message
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+class RunRecord(BaseModel):
+    id: str
+    kind: str
+    status: str
+    model: str | None
+    config: dict[str, Any] | None
+    created_at: str
+    finished_at: str | None
+    error: str | None
+    counts: dict[str, int] = {}
+
+
+class ConversationRecord(BaseModel):
+    id: str
+    run_id: str
+    round_id: str | None
+    model: str
+    purpose: str
+    item_id: str | None
+    meta: dict[str, Any]
+    messages: list[Message]
+    message_meta: list[dict[str, Any] | None]
+
+
+class Store:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError as exc:
+            raise InputError(f"{self.path}: not a breakfix store ({exc})") from None
+        self.conn.execute("PRAGMA foreign_keys=ON")
+        self.conn.execute("PRAGMA busy_timeout=30000")
+        self.conn.row_factory = sqlite3.Row
+        self._migrate()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """All or nothing; `BEGIN IMMEDIATE` so two writers queue instead of deadlocking."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # --- schema ---------------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        applied = {r[0] for r in self.conn.execute("SELECT name FROM migrations")}
+        known = {name for name, _ in MIGRATIONS}
+        if applied - known:
+            raise InputError(f"{self.path} was written by a newer breakfix (unknown migrations "
+                             f"{sorted(applied - known)}); upgrade breakfix to read it")
+        for name, sql in MIGRATIONS:
+            if name in applied:
+                continue
+            with self.transaction() as tx:
+                for statement in _statements(sql):
+                    tx.execute(statement)
+                tx.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, now()))
+
+    @property
+    def schema_version(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM migrations").fetchone()[0]
+
+    # --- configs and runs -----------------------------------------------------------------------
+
+    def put_config(self, config: dict[str, Any]) -> str:
+        body = canonical_json(config)
+        config_id = hashlib.sha256(body.encode()).hexdigest()
+        with self.transaction() as tx:
+            tx.execute("INSERT INTO configs (id, body) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
+                       (config_id, body))
+        return config_id
+
+    def config(self, config_id: str) -> dict[str, Any]:
+        row = self.conn.execute("SELECT body FROM configs WHERE id = ?", (config_id,)).fetchone()
+        return json.loads(row[0])
+
+    def create_run(self, kind: str, *, model: str | None = None, config: dict[str, Any] | None = None) -> str:
+        config_id = self.put_config(config) if config is not None else None
+        run_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+        with self.transaction() as tx:
+            tx.execute(
+                "INSERT INTO runs (id, kind, status, model, config_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, kind, "running", model, config_id, now()),
+            )
+        return run_id
+
+    def finish_run(self, run_id: str, status: str = "completed", error: str | None = None) -> None:
+        with self.transaction() as tx:
+            tx.execute("UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE id = ?",
+                       (status, now(), error, run_id))
+
+    def runs(self, limit: int = 50) -> list[RunRecord]:
+        rows = self.conn.execute("SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", (limit,))
+        return [self._run(row) for row in rows.fetchall()]
+
+    def run(self, ref: str) -> RunRecord:
+        """A run by id or unique id prefix (as `git` takes commits)."""
+        rows = self.conn.execute("SELECT * FROM runs WHERE id LIKE ? ORDER BY created_at",
+                                 (ref.replace("%", "") + "%",)).fetchall()
+        if not rows:
+            raise InputError(f"no run {ref!r} in {self.path}")
+        if len(rows) > 1:
+            raise InputError(f"{ref!r} matches {len(rows)} runs: {', '.join(r['id'] for r in rows[:5])}")
+        record = self._run(rows[0])
+        for table in ("rounds", "conversations", "findings", "datasets", "checkpoints"):
+            record.counts[table] = self.conn.execute(
+                f"SELECT COUNT(*) FROM {table} WHERE run_id = ?", (record.id,)).fetchone()[0]
+        record.counts["messages"] = self.conn.execute(
+            "SELECT COUNT(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+            "WHERE c.run_id = ?", (record.id,)).fetchone()[0]
+        record.counts["scores"] = self.conn.execute(
+            "SELECT COUNT(*) FROM scores s JOIN conversations c ON c.id = s.conversation_id "
+            "WHERE c.run_id = ?", (record.id,)).fetchone()[0]
+        return record
+
+    def _run(self, row: sqlite3.Row) -> RunRecord:
+        config = self.config(row["config_id"]) if row["config_id"] else None
+        return RunRecord(id=row["id"], kind=row["kind"], status=row["status"], model=row["model"],
+                         config=config, created_at=row["created_at"], finished_at=row["finished_at"],
+                         error=row["error"])
+
+    # --- conversations --------------------------------------------------------------------------
+
+    def add_conversation(
+        self,
+        run_id: str,
+        messages: Sequence[Message],
+        *,
+        model: str,
+        purpose: str,
+        round_id: str | None = None,
+        config_id: str | None = None,
+        item_id: str | None = None,
+        meta: dict[str, Any] | None = None,
+        message_meta: Sequence[dict[str, Any] | None] | None = None,
+        conversation_id: str | None = None,
+    ) -> str:
+        """Store a whole conversation atomically. A given `conversation_id` makes it idempotent:
+        writing the same id again is a no-op, so a resumed job cannot duplicate records."""
+        cid = conversation_id or new_id()
+        extra = list(message_meta or [])
+        extra += [None] * (len(messages) - len(extra))
+        with self.transaction() as tx:
+            inserted = tx.execute(
+                "INSERT INTO conversations (id, run_id, round_id, config_id, model, purpose, item_id, meta, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                (cid, run_id, round_id, config_id, model, purpose, item_id, canonical_json(meta or {}), now()),
+            ).rowcount
+            if inserted:
+                tx.executemany(
+                    "INSERT INTO messages (conversation_id, idx, role, content, meta) VALUES (?, ?, ?, ?, ?)",
+                    [(cid, i, m.role, m.content, canonical_json(x) if x else None)
+                     for i, (m, x) in enumerate(zip(messages, extra))],
+                )
+        return cid
+
+    def conversations(self, run_id: str, *, purpose: str | None = None, limit: int | None = None) -> list[ConversationRecord]:
+        sql = "SELECT * FROM conversations WHERE run_id = ?"
+        args: list[Any] = [run_id]
+        if purpose:
+            sql += " AND purpose = ?"
+            args.append(purpose)
+        sql += " ORDER BY created_at, id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        records = []
+        for row in self.conn.execute(sql, args).fetchall():
+            msgs = self.conn.execute(
+                "SELECT role, content, meta FROM messages WHERE conversation_id = ? ORDER BY idx", (row["id"],)
+            ).fetchall()
+            records.append(ConversationRecord(
+                id=row["id"], run_id=row["run_id"], round_id=row["round_id"], model=row["model"],
+                purpose=row["purpose"], item_id=row["item_id"], meta=json.loads(row["meta"] or "{}"),
+                messages=[Message(role=m["role"], content=m["content"]) for m in msgs],
+                message_meta=[json.loads(m["meta"]) if m["meta"] else None for m in msgs],
+            ))
+        return records
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements; `executescript` would commit outside our transaction."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        statements.append(current.strip())
+    return statements

@@ -1,0 +1,104 @@
+"""The one interface every model sits behind, and how a model string becomes a target.
+
+A model is named by one string everywhere:
+
+- `smollm2-135m`: the embedded model, prepared from its pinned wheel on first use;
+- `hf:PATH` (or a bare directory path): any local HF causal-LM with a chat template;
+  `hf:ORG/NAME` loads from the hub only when `BREAKFIX_ONLINE=1`;
+- `openai:MODEL@URL`: any OpenAI-compatible `/v1` endpoint (vLLM, Ollama, llama.cpp, hosted);
+- `mock:BEHAVIOUR`: scripted replies for fast tests (`echo`, `refuse`, `comply`).
+
+Third-party packages add schemes through the `breakfix.targets` entry-point group: the entry
+point's name is the scheme and it loads a factory `(rest_of_spec, **options) -> Target`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from breakfix.errors import TargetError
+from breakfix.types import Conversation, GenerationConfig, Message, Reply
+
+
+@runtime_checkable
+class Target(Protocol):
+    """A chat model. `chat` answers a batch of conversations, one reply each, in order.
+
+    Batching is the unit of speed on both backends (padded batches locally, concurrent
+    requests remotely), so callers hand over as many conversations as they have.
+    """
+
+    name: str
+
+    def chat(self, conversations: Sequence[Conversation], config: GenerationConfig) -> list[Reply]:
+        ...
+
+
+Factory = Callable[..., Target]
+_SCHEMES: dict[str, Factory] = {}
+
+
+def register_target(scheme: str) -> Callable[[Factory], Factory]:
+    """Register `factory(rest, **options)` for model strings `scheme:rest`."""
+
+    def decorate(factory: Factory) -> Factory:
+        _SCHEMES[scheme] = factory
+        return factory
+
+    return decorate
+
+
+def load_target(spec: str, **options: Any) -> Target:
+    """Turn a model string into a ready target. Raises `TargetError` with the accepted forms."""
+    from breakfix import targets as _  # noqa: F401  (registers the built-in schemes)
+
+    scheme, _, rest = spec.partition(":")
+    if scheme in _SCHEMES:
+        return _SCHEMES[scheme](rest, **options)
+    if not rest:
+        if spec in _ALIASES:
+            return _ALIASES[spec](**options)
+        if Path(spec).expanduser().is_dir():
+            return _SCHEMES["hf"](spec, **options)
+    for ep in entry_points(group="breakfix.targets"):
+        if ep.name == scheme:
+            return ep.load()(rest, **options)
+    raise TargetError(
+        f"unknown model {spec!r}: use {', '.join(_ALIASES)}, hf:PATH, openai:MODEL@URL, "
+        "mock:echo|refuse|comply, or an existing model directory"
+    )
+
+
+def _embedded(**options: Any) -> Target:
+    from breakfix.assets import EMBEDDED_MODEL, ensure_embedded_model
+    from breakfix.paths import home
+
+    path = ensure_embedded_model(home())
+    return _SCHEMES["hf"](str(path), name=options.pop("name", EMBEDDED_MODEL), **options)
+
+
+_ALIASES: dict[str, Callable[..., Target]] = {"smollm2-135m": _embedded}
+
+
+# --- helpers shared by the backends -------------------------------------------------------------
+
+
+def with_system(conversation: Conversation, config: GenerationConfig) -> Conversation:
+    """Prepend the configured system prompt unless the conversation brings its own."""
+    if config.system_prompt is None or (conversation and conversation[0].role == "system"):
+        return list(conversation)
+    return [Message(role="system", content=config.system_prompt), *conversation]
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
+    """Cut `text` before the earliest stop string; say whether one was found."""
+    cuts = [i for i in (text.find(s) for s in stops if s) if i >= 0]
+    return (text[: min(cuts)], True) if cuts else (text, False)
+
+
+def check_conversation(conversation: Conversation) -> None:
+    if not conversation or conversation[-1].role != "user":
+        raise TargetError("a conversation must end with a user message")

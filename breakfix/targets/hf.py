@@ -1,0 +1,135 @@
+"""A local Hugging Face causal LM behind the `Target` interface.
+
+Prompts are rendered with the model's chat template, sorted by length and generated in
+left-padded batches: on 2 CPU cores a batch of 32 produces about 8x the tokens per second of one
+prompt at a time (bench/generation.py).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from breakfix.errors import TargetError
+from breakfix.targets.base import check_conversation, cut_at_stop, register_target, with_system
+from breakfix.types import Conversation, GenerationConfig, Reply
+
+
+def quiet_transformers() -> None:
+    """Silence transformers' per-load progress bars and advisory warnings in our output."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+class HFTarget:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        name: str | None = None,
+        batch_size: int = 32,
+        device: str | None = None,
+    ):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        quiet_transformers()
+        self.path = str(path)
+        self.name = name or f"hf:{path}"
+        self.batch_size = batch_size
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        local = Path(path).expanduser().is_dir()
+        if not local and os.environ.get("BREAKFIX_ONLINE") != "1":
+            raise TargetError(
+                f"model directory {path} does not exist (to load a hub model by name, set BREAKFIX_ONLINE=1)"
+            )
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
+            dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
+            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=local)
+        except (OSError, ValueError) as exc:
+            raise TargetError(f"cannot load a causal LM from {path}: {str(exc).splitlines()[0]}") from exc
+        if not self.tokenizer.chat_template:
+            raise TargetError(f"{path} has no chat template; breakfix needs a chat model")
+        self.model.to(self.device).eval()
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self._eos = self._eos_ids()
+        self.context = getattr(self.model.config, "max_position_embeddings", None) or 2048
+
+    def _eos_ids(self) -> list[int]:
+        eos = self.model.generation_config.eos_token_id
+        ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(self.tokenizer.eos_token_id)
+        return sorted(ids)
+
+    def encode(self, conversation: Conversation, config: GenerationConfig) -> list[int]:
+        """Token ids of the chat-templated conversation, ready for the assistant's turn."""
+        check_conversation(conversation)
+        messages = [m.model_dump() for m in with_system(conversation, config)]
+        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def chat(self, conversations: Sequence[Conversation], config: GenerationConfig) -> list[Reply]:
+        encoded = [self.encode(c, config) for c in conversations]
+        replies: list[Reply | None] = [None] * len(encoded)
+        room = self.context - config.max_new_tokens
+        for i, ids in enumerate(encoded):
+            if len(ids) > room:
+                replies[i] = Reply(finish_reason="error", prompt_tokens=len(ids),
+                                   error=f"prompt of {len(ids)} tokens does not fit the context of {self.context}")
+        # Longest first, so padding inside each batch is small.
+        order = sorted((i for i, r in enumerate(replies) if r is None), key=lambda i: -len(encoded[i]))
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            for i, reply in zip(batch, self._generate([encoded[i] for i in batch], config, start)):
+                replies[i] = reply
+        return replies  # type: ignore[return-value]
+
+    def _generate(self, batch: list[list[int]], config: GenerationConfig, salt: int) -> list[Reply]:
+        import torch
+
+        started = time.perf_counter()
+        enc = self.tokenizer.pad({"input_ids": batch}, return_tensors="pt").to(self.device)
+        kwargs: dict[str, Any] = dict(
+            max_new_tokens=config.max_new_tokens,
+            eos_token_id=self._eos,
+            pad_token_id=self.tokenizer.pad_token_id,
+            do_sample=not config.greedy,
+        )
+        if not config.greedy:
+            kwargs.update(temperature=config.temperature, top_p=config.top_p, top_k=0)
+            torch.manual_seed(config.seed + salt)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if config.stop:
+            kwargs.update(stop_strings=list(config.stop), tokenizer=self.tokenizer)
+        with torch.inference_mode():
+            out = self.model.generate(**enc, **kwargs)
+        latency = time.perf_counter() - started
+        new = out[:, enc["input_ids"].shape[1] :].tolist()
+        return [self._reply(ids, len(prompt), config, latency) for ids, prompt in zip(new, batch)]
+
+    def _reply(self, ids: list[int], n_prompt: int, config: GenerationConfig, latency: float) -> Reply:
+        end = next((k for k, t in enumerate(ids) if t in self._eos), None)
+        kept = ids if end is None else ids[:end]
+        text = self.tokenizer.decode(kept, skip_special_tokens=True)
+        text, stopped = cut_at_stop(text, config.stop)
+        finish = "stop" if end is not None or stopped else "length"
+        used = len(kept) + (end is not None)
+        return Reply(content=text.strip(), finish_reason=finish, prompt_tokens=n_prompt,
+                     completion_tokens=used, latency_s=latency)
+
+
+@register_target("hf")
+def _factory(rest: str, **options: Any) -> HFTarget:
+    if not rest:
+        raise TargetError("hf: needs a path, e.g. hf:./checkpoints/round-1")
+    return HFTarget(rest, **options)

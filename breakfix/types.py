@@ -1,0 +1,73 @@
+"""Shared types: everything that crosses a module boundary is one of these.
+
+Records that are persisted carry `SCHEMA_VERSION` in the store's migrations, not per object.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["system", "user", "assistant"]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    role: Role
+    content: str
+
+
+Conversation = list[Message]
+"""A chat so far, oldest first. A target answers the last user turn."""
+
+
+def user(text: str) -> Conversation:
+    """A one-turn conversation: the common case for single-turn prompts."""
+    return [Message(role="user", content=text)]
+
+
+class GenerationConfig(BaseModel):
+    """How a target decodes. `temperature == 0` means greedy decoding."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_new_tokens: int = Field(256, ge=1, description="Upper bound on tokens in each reply.")
+    temperature: float = Field(0.0, ge=0.0, description="0 is greedy; above 0 samples.")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass when sampling.")
+    seed: int = Field(0, description="Seed for sampling, so a sampled run can be repeated.")
+    stop: tuple[str, ...] = Field((), description="Strings that end a reply (not included).")
+    system_prompt: str | None = Field(
+        None, description="Used when a conversation has no system message of its own."
+    )
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+FinishReason = Literal["stop", "length", "error"]
+
+
+class Reply(BaseModel):
+    """A target's answer to one conversation.
+
+    A reply with `error` set has no usable content: callers record it as errored, never as a
+    refusal or as safe.
+    """
+
+    content: str = ""
+    finish_reason: FinishReason = "stop"
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_s: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def message(self) -> Message:
+        return Message(role="assistant", content=self.content)
