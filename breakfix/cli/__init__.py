@@ -59,7 +59,7 @@ def _root(
 
 
 def _register() -> None:
-    from breakfix.cli import assets, chat, demo, generate, runs, serve
+    from breakfix.cli import assets, chat, data, demo, generate, runs, serve
 
     app.command("chat")(chat.chat)
     app.command("generate")(generate.generate)
@@ -67,6 +67,7 @@ def _register() -> None:
     app.command("assets")(assets.assets)
     app.command("demo")(demo.demo)
     app.add_typer(runs.app, name="runs")
+    app.add_typer(data.app, name="data")
 
 
 _register()

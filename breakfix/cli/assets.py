@@ -27,4 +27,8 @@ def assets(
     if verify and not lib.verify_embedded_model(root):
         raise AssetError(f"{model}/model.safetensors does not match its recorded hash; delete {model} and re-run")
     table.add_row(lib.EMBEDDED_MODEL, "fp32 safetensors", f"Apache-2.0, at {model}")
+    from breakfix.data import load_catalog
+
+    catalog = load_catalog(root)  # embeds and splits every item once; cached afterwards
+    table.add_row("data catalog", catalog.key, f"{len(catalog.seeds)} items, {len(catalog.labelled)} labelled responses")
     out.print(table)

@@ -1,0 +1,78 @@
+"""Configuration: one pydantic model per stage. YAML in; the resolved config is stored with
+every run. Unknown keys are errors that name them, so a typo never silently does nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from breakfix.errors import InputError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FileSourceConfig(_Strict):
+    """A user's own JSONL or CSV file as a data source."""
+
+    path: Path
+    name: str | None = Field(None, description="Source name; default file:<stem>.")
+    kind: Literal["harmful", "benign", "instruction", "template", "continuation"] = "harmful"
+    columns: dict[str, str] = Field(default_factory=dict,
+                                    description="Our field -> the file's column: text, id, category, split, family.")
+    scheme: str = Field("breakfix", description="Label scheme of the category column (breakfix, azure, ...).")
+    split: Literal["fix", "dev", "eval"] | None = Field(None, description="Put every item in this split.")
+    licence: str = "user-supplied"
+
+
+class HubSourceConfig(_Strict):
+    """A dataset on the Hugging Face hub; only loaded when BREAKFIX_ONLINE=1."""
+
+    name: str
+    config: str | None = None
+    split: str = "train"
+    kind: Literal["harmful", "benign", "instruction", "template", "continuation"] = "harmful"
+    columns: dict[str, str] = Field(default_factory=dict)
+    licence: str = "see the dataset card"
+
+
+class DataConfig(_Strict):
+    files: list[FileSourceConfig] = Field(default_factory=list)
+    hub: list[HubSourceConfig] = Field(default_factory=list)
+    xstest: Path | None = Field(None, description="XSTest prompts CSV (id,prompt,type,label,focus,note); all eval.")
+    salt: str = Field("breakfix-v1", description="Changing it reshuffles every split.")
+    ratios: dict[str, float] = Field(default_factory=lambda: {"fix": 0.6, "dev": 0.1, "eval": 0.3})
+    near_duplicate: float = Field(0.80, gt=0.0, le=1.0,
+                                  description="Cosine similarity at which two items are one family.")
+
+    @model_validator(mode="after")
+    def _ratios(self) -> DataConfig:
+        if set(self.ratios) != {"fix", "dev", "eval"} or abs(sum(self.ratios.values()) - 1) > 1e-6:
+            raise ValueError("ratios needs fix, dev and eval summing to 1")
+        return self
+
+
+def load_yaml(path: Path, model: type[BaseModel], section: str | None = None) -> BaseModel:
+    """Read a YAML file (or one section of it) into `model`, with errors that name the key."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise InputError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if section is not None:
+        raw = raw.get(section, {}) if isinstance(raw, dict) else raw
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in ((section,) if section else ()) + tuple(error["loc"]))
+            problems.append(f"{where}: unknown key" if error["type"] == "extra_forbidden" else f"{where}: {error['msg']}")
+        raise InputError(f"{path}: " + "; ".join(problems)) from None
