@@ -7,6 +7,7 @@ keyed by the text's sha256, so each distinct text is embedded once per machine.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import sqlite3
 from collections.abc import Sequence
@@ -108,3 +109,74 @@ class Embedder:
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
                 result[rows] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
         return result
+
+
+class StaticEmbedder:
+    """all-MiniLM-L6-v2 distilled to one vector per word piece (the Model2Vec idea).
+
+    Each vocabulary token is run through MiniLM once, alone, at asset-build time; a text is then
+    the frequency-weighted mean of its tokens' vectors (rarer tokens weigh more, as in SIF), with
+    the common direction removed. About a thousand texts per second on 2 cores against about
+    fifty for the transformer: what makes judging hundreds of replies a second possible.
+    """
+
+    def __init__(self, vectors: np.ndarray, weights: np.ndarray, tokenizer, memo: int = 100_000):
+        self.vectors = vectors.astype(np.float32)
+        self.weights = weights.astype(np.float32)
+        self.mean = self.vectors.mean(0)
+        # The Rust tokenizer (no Python per token), without the padding and truncation that
+        # MiniLM's tokenizer.json switches on: every token of every text counts, alone.
+        self.tokenizer = copy.deepcopy(tokenizer.backend_tokenizer)
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+        self._memo: dict[str, np.ndarray] = {}  # judges look at the same reply several times
+        self._memo_size = memo
+
+    @classmethod
+    def load(cls, path: Path) -> StaticEmbedder:
+        from transformers import AutoTokenizer
+
+        data = np.load(path / "static.npz")
+        return cls(data["vectors"], data["weights"], AutoTokenizer.from_pretrained(model_dir()))
+
+    def encode(self, texts: Sequence[str], max_chars: int = 2000) -> np.ndarray:
+        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        clipped = [t[:max_chars] for t in texts]
+        todo = sorted({t for t in clipped if t not in self._memo})
+        if todo:
+            if len(self._memo) + len(todo) > self._memo_size:
+                self._memo.clear()
+            for text, encoding in zip(todo, self.tokenizer.encode_batch(todo, add_special_tokens=False)):
+                tokens = encoding.ids
+                vec = np.zeros(DIM, dtype=np.float32)
+                if tokens:
+                    vec = ((self.vectors[tokens] - self.mean) * self.weights[tokens, None]).sum(0)
+                    vec /= np.linalg.norm(vec) + 1e-9
+                self._memo[text] = vec
+        for row, text in enumerate(clipped):
+            out[row] = self._memo[text]
+        return out
+
+
+def build_static(out: Path, corpus: Sequence[str]) -> None:
+    """Distil MiniLM into per-token vectors; token weights come from frequencies in `corpus`."""
+    import torch
+
+    embedder = Embedder(None)
+    model = embedder._load()
+    tok = embedder._tokenizer
+    size = tok.vocab_size
+    vectors = np.zeros((size, DIM), dtype=np.float32)
+    with torch.inference_mode():
+        for start in range(0, size, 1024):
+            ids = torch.arange(start, min(size, start + 1024))
+            batch = torch.stack([torch.full_like(ids, tok.cls_token_id), ids, torch.full_like(ids, tok.sep_token_id)], 1)
+            hidden = model(input_ids=batch, attention_mask=torch.ones_like(batch)).last_hidden_state
+            vectors[start : start + len(ids)] = hidden.mean(1).numpy()
+    counts = np.ones(size)
+    for tokens in tok(list(corpus), add_special_tokens=False)["input_ids"]:
+        np.add.at(counts, tokens, 1)
+    frequency = counts / counts.sum()
+    weights = 1e-3 / (1e-3 + frequency)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / "static.npz", vectors=vectors.astype(np.float16), weights=weights.astype(np.float32))

@@ -59,7 +59,7 @@ def _root(
 
 
 def _register() -> None:
-    from breakfix.cli import assets, chat, data, demo, generate, runs, serve
+    from breakfix.cli import assets, chat, data, demo, generate, judge, runs, serve
 
     app.command("chat")(chat.chat)
     app.command("generate")(generate.generate)
@@ -68,6 +68,7 @@ def _register() -> None:
     app.command("demo")(demo.demo)
     app.add_typer(runs.app, name="runs")
     app.add_typer(data.app, name="data")
+    app.add_typer(judge.app, name="judge")
 
 
 _register()

@@ -31,4 +31,8 @@ def assets(
 
     catalog = load_catalog(root)  # embeds and splits every item once; cached afterwards
     table.add_row("data catalog", catalog.key, f"{len(catalog.seeds)} items, {len(catalog.labelled)} labelled responses")
+    from breakfix.judges.artifacts import load_offline
+
+    judges = load_offline(root)  # distils the static embedder and trains the offline judges once
+    table.add_row("offline judges", judges.version, "trained here from the labelled sets (seed-free, exact solvers)")
     out.print(table)

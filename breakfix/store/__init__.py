@@ -1,5 +1,5 @@
 """The run store: runs, rounds, conversations, scores, findings, datasets and checkpoints."""
 
-from breakfix.store.db import SCHEMA_VERSION, ConversationRecord, RunRecord, Store
+from breakfix.store.db import SCHEMA_VERSION, ConversationRecord, RunRecord, ScoreRecord, Store
 
-__all__ = ["SCHEMA_VERSION", "ConversationRecord", "RunRecord", "Store"]
+__all__ = ["SCHEMA_VERSION", "ConversationRecord", "RunRecord", "ScoreRecord", "Store"]

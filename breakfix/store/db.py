@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from breakfix.errors import InputError
 from breakfix.store.migrations import MIGRATIONS
-from breakfix.types import Message
+from breakfix.types import Message, Score
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -213,6 +213,33 @@ class Store:
                 )
         return cid
 
+    def add_scores(self, conversation_id: str, message_idx: int | None, scores: Sequence[Score]) -> None:
+        """Store a reply's scores in one transaction, each with its judge, version and config."""
+        configs = {s.judge: self.put_config({"judge": s.judge, "version": s.judge_version, **s.config}) for s in scores}
+        with self.transaction() as tx:
+            tx.executemany(
+                "INSERT INTO scores (id, conversation_id, message_idx, judge, judge_version, config_id, label, value, "
+                "unscoreable, detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(new_id(), conversation_id, message_idx, s.judge, s.judge_version, configs[s.judge], s.label, s.value,
+                  int(s.unscoreable), _score_detail(s), now())
+                 for s in scores],
+            )
+
+    def scores(self, run_id: str) -> list[ScoreRecord]:
+        rows = self.conn.execute(
+            "SELECT s.*, c.body AS config FROM scores s JOIN conversations v ON v.id = s.conversation_id "
+            "LEFT JOIN configs c ON c.id = s.config_id WHERE v.run_id = ? ORDER BY s.created_at, s.id", (run_id,))
+        records = []
+        for row in rows.fetchall():
+            detail = json.loads(row["detail"] or "{}")
+            config = {k: str(v) for k, v in json.loads(row["config"] or "{}").items() if k not in ("judge", "version")}
+            score = Score(kind=detail.get("kind", "harm"), judge=row["judge"], judge_version=row["judge_version"],
+                          label=row["label"], value=row["value"], unscoreable=bool(row["unscoreable"]),
+                          reason=detail.get("reason", ""), category=detail.get("category"),
+                          confidence=detail.get("confidence"), flags=tuple(detail.get("flags", ())), config=config)
+            records.append(ScoreRecord(conversation_id=row["conversation_id"], message_idx=row["message_idx"], score=score))
+        return records
+
     def conversations(self, run_id: str, *, purpose: str | None = None, limit: int | None = None) -> list[ConversationRecord]:
         sql = "SELECT * FROM conversations WHERE run_id = ?"
         args: list[Any] = [run_id]
@@ -235,6 +262,17 @@ class Store:
                 message_meta=[json.loads(m["meta"]) if m["meta"] else None for m in msgs],
             ))
         return records
+
+
+class ScoreRecord(BaseModel):
+    conversation_id: str
+    message_idx: int | None
+    score: Score
+
+
+def _score_detail(score: Score) -> str:
+    return canonical_json({"kind": score.kind, "reason": score.reason, "category": score.category,
+                           "confidence": score.confidence, "flags": list(score.flags)})
 
 
 def _statements(script: str) -> list[str]:

@@ -1,0 +1,56 @@
+"""The converter interface and registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+from typing import Protocol, runtime_checkable
+
+from breakfix.errors import InputError
+
+
+@runtime_checkable
+class Converter(Protocol):
+    """`convert` rewrites a request; `invert` undoes it on a reply, or returns None when the
+    text does not look converted (or the converter has no inverse)."""
+
+    name: str
+    invertible: bool
+
+    def convert(self, text: str) -> str: ...
+
+    def invert(self, text: str) -> str | None: ...
+
+
+CONVERTERS: dict[str, Callable[[], Converter]] = {}
+
+
+def register_converter(name: str) -> Callable[[type], type]:
+    def decorate(cls: type) -> type:
+        CONVERTERS[name] = cls
+        cls.name = name
+        return cls
+
+    return decorate
+
+
+def get_converter(name: str) -> Converter:
+    if name not in CONVERTERS:
+        for ep in entry_points(group="breakfix.converters"):
+            if ep.name == name:
+                CONVERTERS[name] = ep.load()
+    if name not in CONVERTERS:
+        raise InputError(f"unknown converter {name!r}; known: {', '.join(sorted(CONVERTERS))}")
+    return CONVERTERS[name]()
+
+
+def decode_chain(text: str, names: Sequence[str]) -> tuple[str, tuple[str, ...]]:
+    """Undo a chain of converters on a reply, last first; returns the text and what was undone."""
+    undone = []
+    for name in reversed(names):
+        converter = get_converter(name)
+        plain = converter.invert(text) if converter.invertible else None
+        if plain is not None:
+            text = plain
+            undone.append(name)
+    return text, tuple(undone)
