@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from importlib.metadata import entry_points
 from typing import Protocol, runtime_checkable
 
-from breakfix.errors import InputError
+from breakfix.registry import Registry
 
 
 @runtime_checkable
@@ -22,26 +21,19 @@ class Converter(Protocol):
     def invert(self, text: str) -> str | None: ...
 
 
-CONVERTERS: dict[str, Callable[[], Converter]] = {}
+CONVERTERS: Registry[Callable[[], Converter]] = Registry("converter", "breakfix.converters")
 
 
 def register_converter(name: str) -> Callable[[type], type]:
     def decorate(cls: type) -> type:
-        CONVERTERS[name] = cls
         cls.name = name
-        return cls
+        return CONVERTERS.register(name)(cls)
 
     return decorate
 
 
 def get_converter(name: str) -> Converter:
-    if name not in CONVERTERS:
-        for ep in entry_points(group="breakfix.converters"):
-            if ep.name == name:
-                CONVERTERS[name] = ep.load()
-    if name not in CONVERTERS:
-        raise InputError(f"unknown converter {name!r}; known: {', '.join(sorted(CONVERTERS))}")
-    return CONVERTERS[name]()
+    return CONVERTERS.get(name)()
 
 
 def decode_chain(text: str, names: Sequence[str]) -> tuple[str, tuple[str, ...]]:

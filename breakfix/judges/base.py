@@ -10,13 +10,12 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from breakfix.converters import decode_chain
 from breakfix.converters.encoding import looks_like_base64
-from breakfix.errors import InputError
+from breakfix.registry import Registry
 from breakfix.types import JudgeInput, Score, ScoreKind
 
 MAX_CHARS = 4000  # longer replies are judged on their start and flagged "truncated"
@@ -31,16 +30,8 @@ class Judge(Protocol):
     def score(self, items: Sequence[JudgeInput]) -> list[Score]: ...
 
 
-Factory = Callable[..., Judge]
-JUDGES: dict[str, Factory] = {}
-
-
-def register_judge(name: str) -> Callable[[Factory], Factory]:
-    def decorate(factory: Factory) -> Factory:
-        JUDGES[name] = factory
-        return factory
-
-    return decorate
+JUDGES: Registry[Callable[..., Judge]] = Registry("judge", "breakfix.judges")
+register_judge = JUDGES.register
 
 
 def load_judge(name: str, home: Path, **options: Any) -> Judge:
@@ -48,13 +39,7 @@ def load_judge(name: str, home: Path, **options: Any) -> Judge:
     (these need `model=` an LLM judge's model string)."""
     from breakfix import judges as _  # noqa: F401  (registers the built-in judges)
 
-    if name not in JUDGES:
-        for ep in entry_points(group="breakfix.judges"):
-            if ep.name == name:
-                JUDGES[name] = ep.load()
-    if name not in JUDGES:
-        raise InputError(f"unknown judge {name!r}; judges: {', '.join(sorted(JUDGES))}")
-    return JUDGES[name](home=home, **options)
+    return JUDGES.get(name)(home=home, **options)
 
 
 @dataclass

@@ -15,11 +15,11 @@ point's name is the scheme and it loads a factory `(rest_of_spec, **options) -> 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from breakfix.errors import TargetError
+from breakfix.registry import Registry
 from breakfix.types import Conversation, GenerationConfig, Message, Reply
 
 
@@ -37,18 +37,8 @@ class Target(Protocol):
         ...
 
 
-Factory = Callable[..., Target]
-_SCHEMES: dict[str, Factory] = {}
-
-
-def register_target(scheme: str) -> Callable[[Factory], Factory]:
-    """Register `factory(rest, **options)` for model strings `scheme:rest`."""
-
-    def decorate(factory: Factory) -> Factory:
-        _SCHEMES[scheme] = factory
-        return factory
-
-    return decorate
+SCHEMES: Registry[Callable[..., Target]] = Registry("model scheme", "breakfix.targets")
+register_target = SCHEMES.register  # factory(rest, **options) for model strings `scheme:rest`
 
 
 def load_target(spec: str, **options: Any) -> Target:
@@ -56,16 +46,12 @@ def load_target(spec: str, **options: Any) -> Target:
     from breakfix import targets as _  # noqa: F401  (registers the built-in schemes)
 
     scheme, _, rest = spec.partition(":")
-    if scheme in _SCHEMES:
-        return _SCHEMES[scheme](rest, **options)
-    if not rest:
-        if spec in _ALIASES:
-            return _ALIASES[spec](**options)
-        if Path(spec).expanduser().is_dir():
-            return _SCHEMES["hf"](spec, **options)
-    for ep in entry_points(group="breakfix.targets"):
-        if ep.name == scheme:
-            return ep.load()(rest, **options)
+    if (factory := SCHEMES.find(scheme)) is not None:
+        return factory(rest, **options)
+    if not rest and spec in _ALIASES:
+        return _ALIASES[spec](**options)
+    if not rest and Path(spec).expanduser().is_dir():
+        return SCHEMES.get("hf")(spec, **options)
     raise TargetError(
         f"unknown model {spec!r}: use {', '.join(_ALIASES)}, hf:PATH, openai:MODEL@URL, "
         "mock:echo|refuse|comply, or an existing model directory"
@@ -77,7 +63,7 @@ def _embedded(**options: Any) -> Target:
     from breakfix.paths import home
 
     path = ensure_embedded_model(home())
-    return _SCHEMES["hf"](str(path), name=options.pop("name", EMBEDDED_MODEL), **options)
+    return SCHEMES.get("hf")(str(path), name=options.pop("name", EMBEDDED_MODEL), **options)
 
 
 _ALIASES: dict[str, Callable[..., Target]] = {"smollm2-135m": _embedded}

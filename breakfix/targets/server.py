@@ -152,24 +152,10 @@ def create_app(target: Target, settings: ServerSettings) -> Starlette:
     async def completions(request: Request) -> Response:
         if not authorised(request):
             return _error(401, "missing or wrong bearer key", "authentication_error")
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
-            return _error(413, f"request body over {settings.max_body_bytes} bytes")
-        body = await request.body()
-        if len(body) > settings.max_body_bytes:
-            return _error(413, f"request body over {settings.max_body_bytes} bytes")
-        try:
-            req = ChatRequest.model_validate_json(body)
-            messages = [m.to_message() for m in req.messages]
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            return _error(400, f"invalid request: {where}: {first['msg']}" if where else f"invalid request: {first['msg']}")
-        if req.model not in (None, settings.served_name):
-            return _error(404, f"model {req.model!r} is not served here; this server has {settings.served_name!r}")
-        if messages[-1].role != "user":
-            return _error(400, "the last message must come from the user")
-        config = _config(req, settings)
+        parsed = await _parse(request, settings)
+        if isinstance(parsed, Response):
+            return parsed
+        messages, config, stream = parsed
         try:
             reply = await batcher.submit(messages, config)
         except BreakfixError as exc:
@@ -178,7 +164,7 @@ def create_app(target: Target, settings: ServerSettings) -> Starlette:
             return _error(500, f"{type(exc).__name__}: {exc}", "server_error")
         if reply.error:
             return _error(500, reply.error, "server_error")
-        if req.stream:
+        if stream:
             return StreamingResponse(_sse(reply, settings.served_name), media_type="text/event-stream")
         return JSONResponse(_completion(reply, settings.served_name))
 
@@ -192,6 +178,28 @@ def create_app(target: Target, settings: ServerSettings) -> Starlette:
     )
     app.state.batcher = batcher
     return app
+
+
+async def _parse(request: Request, settings: ServerSettings) -> tuple[list[Message], GenerationConfig, bool] | Response:
+    """The messages, generation config and stream flag of a request, or the error response."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
+        return _error(413, f"request body over {settings.max_body_bytes} bytes")
+    body = await request.body()
+    if len(body) > settings.max_body_bytes:
+        return _error(413, f"request body over {settings.max_body_bytes} bytes")
+    try:
+        req = ChatRequest.model_validate_json(body)
+        messages = [m.to_message() for m in req.messages]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return _error(400, f"invalid request: {where}: {first['msg']}" if where else f"invalid request: {first['msg']}")
+    if req.model not in (None, settings.served_name):
+        return _error(404, f"model {req.model!r} is not served here; this server has {settings.served_name!r}")
+    if messages[-1].role != "user":
+        return _error(400, "the last message must come from the user")
+    return messages, _config(req, settings), req.stream
 
 
 def _config(req: ChatRequest, settings: ServerSettings) -> GenerationConfig:
