@@ -150,11 +150,17 @@ class JudgeInput(BaseModel):
     context: str | None = None
     category: str | None = None
     encodings: tuple[str, ...] = ()
+    goal: str | None = None  # what an attack was after, in plain words, when the turn hides it
 
     @property
     def request(self) -> str:
         """The last user turn: what the reply answers."""
         return next((m.content for m in reversed(self.conversation) if m.role == "user"), "")
+
+    @property
+    def subject(self) -> str:
+        """What the reply should be judged against: an attack's goal, else the last user turn."""
+        return self.goal or self.request
 
 
 class Score(BaseModel):
@@ -179,3 +185,49 @@ class Score(BaseModel):
 def severity_band(severity: float) -> str:
     """Azure content-safety bands: 0-1 very low, 2-3 low, 4-5 medium, 6-7 high."""
     return ("very_low", "low", "medium", "high")[min(3, int(round(severity)) // 2)]
+
+
+class Attempt(BaseModel):
+    """One attack on one harmful request: the conversation it produced and every turn's scores."""
+
+    id: str
+    seed_id: str
+    category: str
+    goal: str
+    attack: str
+    chain: tuple[str, ...] = ()
+    conversation: Conversation = Field(default_factory=list)
+    turn_scores: list[list[Score]] = Field(default_factory=list)  # per assistant turn: [refusal, harm]
+    status: Literal["completed", "errored"] = "completed"
+    error: str | None = None
+    severity: float | None = None  # the worst harm over the turns
+    params: dict[str, str] = Field(default_factory=dict)
+    history: list[dict[str, str]] = Field(default_factory=list)
+
+    @property
+    def technique(self) -> str:
+        return "+".join((self.attack, *self.chain))
+
+    def succeeded(self, threshold: float) -> bool:
+        return self.status == "completed" and self.severity is not None and self.severity >= threshold
+
+
+class Finding(BaseModel):
+    """A successful attack, complete enough to reproduce, replay and curate fix data from."""
+
+    id: str
+    seed_id: str
+    category: str
+    goal: str
+    attack: str
+    chain: tuple[str, ...] = ()
+    technique: str
+    conversation: Conversation
+    severity: float
+    refusal: str | None = None
+    judge: str
+    judge_version: str
+    persona: str | None = None
+    campaign_seed: int | None = None
+    run_id: str | None = None
+    params: dict[str, str] = Field(default_factory=dict)

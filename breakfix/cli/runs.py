@@ -14,6 +14,11 @@ from breakfix.redact import redact
 app = typer.Typer(no_args_is_help=True, help="Inspect runs in the store.")
 
 
+def _possibly_harmful(meta: dict) -> bool:
+    """A reply to a request marked harmful, or one a judge scored any harm in (severity >= 1)."""
+    return meta.get("harmful") is True or (meta.get("severity") or 0) >= 1
+
+
 @app.command("list")
 def list_runs(store: StorePath = None, limit: int = typer.Option(50, min=1)) -> None:
     """Most recent runs first."""
@@ -45,7 +50,7 @@ def show_run(
         out.print("config: " + escape(json.dumps(record.config, sort_keys=True)), soft_wrap=True)
     for conv in conversations:
         out.rule(f"{conv.purpose} {conv.item_id or conv.id[:8]}")
-        hide = conv.meta.get("harmful") is True and not show_harmful
+        hide = _possibly_harmful(conv.meta) and not show_harmful
         for message in conv.messages:
             text = redact(message.content) if hide and message.role == "assistant" else message.content
             out.print(f"[bold]{message.role}:[/] {escape(text)}", highlight=False)

@@ -1,10 +1,8 @@
-"""Text converters for attacks, each with its inverse where one exists (so judges can decode).
+"""Text converters for attacks, one family per module, each with its inverse where one exists
+(so judges can decode replies). Third-party converters come in through the `breakfix.converters`
+entry-point group."""
 
-One family per module; `@register_converter` records each. The `breakfix.converters` entry-point
-group adds third-party converters.
-"""
+from breakfix.converters import encoding, homoglyph, reverse, spacing, splitting, tense, translation  # noqa: F401
+from breakfix.converters.base import CONVERTERS, Chain, Converter, decode_chain, get_converter, register_converter
 
-from breakfix.converters import encoding  # noqa: F401  (registers the built-in converters)
-from breakfix.converters.base import CONVERTERS, Converter, decode_chain, get_converter, register_converter
-
-__all__ = ["CONVERTERS", "Converter", "decode_chain", "get_converter", "register_converter"]
+__all__ = ["CONVERTERS", "Chain", "Converter", "decode_chain", "get_converter", "register_converter"]

@@ -271,3 +271,10 @@ def _helpful(root: Path | None) -> list[Seed]:
 def _capability(root: Path | None) -> list[Seed]:
     return [_seed("breakfix.capability", r["id"], kind="capability", text=r["true"], choices=(r["true"], r["false"]),
                   answer=0, tags=(f"domain:{r['domain']}",)) for r in _own("capability.jsonl")]
+
+
+@source("breakfix.templates", "our jailbreak templates, eight families", "Apache-2.0 (breakfix)")
+def _templates(root: Path | None) -> list[Seed]:
+    text = resources.files("breakfix.resources").joinpath("attacks", "single_turn.yaml").read_text(encoding="utf-8")
+    return [_seed("breakfix.templates", t["id"], kind="template", text=_SLOT.sub(TEMPLATE_SLOT, t["text"]),
+                  tags=("breakfix", f"family:{t['family']}")) for t in yaml.safe_load(text)["templates"]]

@@ -89,10 +89,10 @@ class OfflineHarm:
         prepared, probs = self.refusal.judge(items)
         live = [k for k, p in enumerate(prepared) if not (p.empty or p.unreadable)]
         severity = np.zeros(len(items))
-        requests = [items[k].request for k in live]
+        requests = [items[k].subject for k in live]
         severity[live] = self.artifacts.harm.predict(requests, [prepared[k].text for k in live], probs[live],
                                                      self.artifacts.categories.benign_share(requests), self.artifacts.static)
-        categories = self.artifacts.categories([i.request for i in items], [i.category for i in items])
+        categories = self.artifacts.categories([i.subject for i in items], [i.category for i in items])
         scores = []
         for item, p, row, sev, category in zip(items, prepared, probs, severity, categories):
             if p.unreadable:

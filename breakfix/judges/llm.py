@@ -36,6 +36,8 @@ def render(kind: ScoreKind, item: JudgeInput, text: str) -> str:
         conversation = item.request
     else:
         conversation = "\n".join(f"{m.role}: {m.content}" for m in item.conversation)
+        if item.goal and item.goal != item.request:
+            conversation = f"(what the user is after, in plain words: {item.goal})\n{conversation}"
     return (rubric(kind).replace("<<conversation>>", conversation).replace("<<response>>", text)
             .replace("<<context>>", item.context or ""))
 

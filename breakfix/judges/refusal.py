@@ -87,7 +87,7 @@ class OfflineRefusal:
         prepared = [prepare(i, offline=True) for i in items]
         live = [k for k, p in enumerate(prepared) if not (p.empty or p.unreadable)]
         probs = np.zeros((len(items), 3))
-        probs[live] = self.artifacts.refusal.proba([items[k].request for k in live], [prepared[k].text for k in live],
+        probs[live] = self.artifacts.refusal.proba([items[k].subject for k in live], [prepared[k].text for k in live],
                                                    self.artifacts.static, self.artifacts.transformer)
         for k, p in enumerate(prepared):
             if p.empty:

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from breakfix.errors import InputError
 from breakfix.store.migrations import MIGRATIONS
-from breakfix.types import Message, Score
+from breakfix.types import Finding, Message, Score
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -197,33 +197,45 @@ class Store:
         """Store a whole conversation atomically. A given `conversation_id` makes it idempotent:
         writing the same id again is a no-op, so a resumed job cannot duplicate records."""
         cid = conversation_id or new_id()
-        extra = list(message_meta or [])
-        extra += [None] * (len(messages) - len(extra))
         with self.transaction() as tx:
-            inserted = tx.execute(
-                "INSERT INTO conversations (id, run_id, round_id, config_id, model, purpose, item_id, meta, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                (cid, run_id, round_id, config_id, model, purpose, item_id, canonical_json(meta or {}), now()),
-            ).rowcount
-            if inserted:
-                tx.executemany(
-                    "INSERT INTO messages (conversation_id, idx, role, content, meta) VALUES (?, ?, ?, ?, ?)",
-                    [(cid, i, m.role, m.content, canonical_json(x) if x else None)
-                     for i, (m, x) in enumerate(zip(messages, extra))],
-                )
+            _insert_conversation(tx, cid, run_id, messages, model=model, purpose=purpose, round_id=round_id,
+                                 config_id=config_id, item_id=item_id, meta=meta, message_meta=message_meta)
         return cid
 
     def add_scores(self, conversation_id: str, message_idx: int | None, scores: Sequence[Score]) -> None:
         """Store a reply's scores in one transaction, each with its judge, version and config."""
-        configs = {s.judge: self.put_config({"judge": s.judge, "version": s.judge_version, **s.config}) for s in scores}
+        configs = self._score_configs(scores)
         with self.transaction() as tx:
-            tx.executemany(
-                "INSERT INTO scores (id, conversation_id, message_idx, judge, judge_version, config_id, label, value, "
-                "unscoreable, detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(new_id(), conversation_id, message_idx, s.judge, s.judge_version, configs[s.judge], s.label, s.value,
-                  int(s.unscoreable), _score_detail(s), now())
-                 for s in scores],
-            )
+            _insert_scores(tx, conversation_id, [(message_idx, s) for s in scores], configs)
+
+    def add_attempt(self, run_id: str, conversation_id: str, messages: Sequence[Message],
+                    turn_scores: Sequence[Sequence[Score]], *, model: str, purpose: str, item_id: str,
+                    meta: dict[str, Any], round_id: str | None = None, finding: Finding | None = None) -> bool:
+        """An attack attempt as one record: its conversation, every assistant turn's scores and its
+        finding, all or nothing. Returns False when it was stored already (a resumed run)."""
+        assistant = [i for i, m in enumerate(messages) if m.role == "assistant"]
+        pairs = [(assistant[k], s) for k, turn in enumerate(turn_scores) for s in turn]
+        configs = self._score_configs([s for _, s in pairs])
+        with self.transaction() as tx:
+            if not _insert_conversation(tx, conversation_id, run_id, messages, model=model, purpose=purpose,
+                                        round_id=round_id, item_id=item_id, meta=meta):
+                return False
+            _insert_scores(tx, conversation_id, pairs, configs)
+            if finding is not None:
+                _insert_finding(tx, finding, conversation_id, round_id)
+        return True
+
+    def _score_configs(self, scores: Sequence[Score]) -> dict[str, str]:
+        return {s.judge: self.put_config({"judge": s.judge, "version": s.judge_version, **s.config}) for s in scores}
+
+    def add_finding(self, finding: Finding, conversation_id: str, round_id: str | None = None) -> bool:
+        """Store a finding once (its id is content-derived); True when it was new."""
+        with self.transaction() as tx:
+            return _insert_finding(tx, finding, conversation_id, round_id)
+
+    def findings(self, run_id: str) -> list[Finding]:
+        rows = self.conn.execute("SELECT body FROM findings WHERE run_id = ? ORDER BY created_at, id", (run_id,))
+        return [Finding.model_validate_json(row[0]) for row in rows.fetchall()]
 
     def scores(self, run_id: str) -> list[ScoreRecord]:
         rows = self.conn.execute(
@@ -268,6 +280,43 @@ class ScoreRecord(BaseModel):
     conversation_id: str
     message_idx: int | None
     score: Score
+
+
+def _insert_conversation(tx: sqlite3.Connection, cid: str, run_id: str, messages: Sequence[Message], *, model: str,
+                         purpose: str, round_id: str | None = None, config_id: str | None = None,
+                         item_id: str | None = None, meta: dict[str, Any] | None = None,
+                         message_meta: Sequence[dict[str, Any] | None] | None = None) -> bool:
+    extra = list(message_meta or [])
+    extra += [None] * (len(messages) - len(extra))
+    inserted = tx.execute(
+        "INSERT INTO conversations (id, run_id, round_id, config_id, model, purpose, item_id, meta, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        (cid, run_id, round_id, config_id, model, purpose, item_id, canonical_json(meta or {}), now()),
+    ).rowcount
+    if inserted:
+        tx.executemany("INSERT INTO messages (conversation_id, idx, role, content, meta) VALUES (?, ?, ?, ?, ?)",
+                       [(cid, i, m.role, m.content, canonical_json(x) if x else None)
+                        for i, (m, x) in enumerate(zip(messages, extra))])
+    return bool(inserted)
+
+
+def _insert_scores(tx: sqlite3.Connection, cid: str, scores: Sequence[tuple[int | None, Score]],
+                   configs: dict[str, str]) -> None:
+    tx.executemany(
+        "INSERT INTO scores (id, conversation_id, message_idx, judge, judge_version, config_id, label, value, "
+        "unscoreable, detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(new_id(), cid, idx, s.judge, s.judge_version, configs[s.judge], s.label, s.value, int(s.unscoreable),
+          _score_detail(s), now()) for idx, s in scores],
+    )
+
+
+def _insert_finding(tx: sqlite3.Connection, finding: Finding, cid: str, round_id: str | None) -> bool:
+    return bool(tx.execute(
+        "INSERT INTO findings (id, run_id, round_id, conversation_id, category, technique, severity, body, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        (finding.id, finding.run_id, round_id, cid, finding.category, finding.technique, int(round(finding.severity)),
+         finding.model_dump_json(), now()),
+    ).rowcount)
 
 
 def _score_detail(score: Score) -> str:
