@@ -59,7 +59,7 @@ def _root(
 
 
 def _register() -> None:
-    from breakfix.cli import assets, chat, data, demo, generate, judge, redteam, runs, serve
+    from breakfix.cli import assets, chat, data, demo, eval, generate, judge, redteam, runs, serve
 
     app.command("chat")(chat.chat)
     app.command("generate")(generate.generate)
@@ -70,6 +70,7 @@ def _register() -> None:
     app.add_typer(data.app, name="data")
     app.add_typer(judge.app, name="judge")
     app.add_typer(redteam.app, name="redteam")
+    app.add_typer(eval.app, name="eval")
 
 
 _register()

@@ -17,6 +17,7 @@ import numpy as np
 
 from breakfix.embeddings import StaticEmbedder
 from breakfix.judges.base import prepare, register_judge, unscoreable
+from breakfix.judges.refusal import canned_refusal
 from breakfix.types import JudgeInput, Score
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -79,8 +80,9 @@ class OfflineGroundedness:
             p = prepare(item, offline=True)
             if not item.context or not item.context.strip():
                 scores[k] = unscoreable("ungroundedness", self, "no context given to check the answer against", p.flags, self.config)
-            elif p.empty or p.unreadable:
-                why = "empty answer: no claims to check" if p.empty else "answer in a script the offline judge cannot read"
+            elif p.empty or p.unreadable or canned_refusal(p.text):
+                why = ("empty answer: no claims to check" if p.empty else "the answer declines: no claims to check"
+                       if not p.unreadable else "answer in a script the offline judge cannot read")
                 scores[k] = unscoreable("ungroundedness", self, why, p.flags, self.config)
             else:
                 live.append((k, p))

@@ -237,6 +237,34 @@ class Store:
         rows = self.conn.execute("SELECT body FROM findings WHERE run_id = ? ORDER BY created_at, id", (run_id,))
         return [Finding.model_validate_json(row[0]) for row in rows.fetchall()]
 
+    def add_dataset(self, run_id: str, kind: str, path: Path, sha256: str, n: int, meta: dict[str, Any] | None = None,
+                    round_id: str | None = None) -> str:
+        dataset_id = new_id()
+        with self.transaction() as tx:
+            tx.execute("INSERT INTO datasets (id, run_id, round_id, kind, path, sha256, n, meta, created_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (dataset_id, run_id, round_id, kind, str(path), sha256, n, canonical_json(meta or {}), now()))
+        return dataset_id
+
+    def dataset_path(self, run_id: str, kind: str) -> Path | None:
+        row = self.conn.execute("SELECT path FROM datasets WHERE run_id = ? AND kind = ? ORDER BY created_at DESC LIMIT 1",
+                                (run_id, kind)).fetchone()
+        return Path(row[0]) if row else None
+
+    def cached(self, keys: Sequence[str]) -> dict[str, str]:
+        """Values already computed for these keys (replies, scores): a rerun reuses them."""
+        found: dict[str, str] = {}
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            found.update(self.conn.execute(f"SELECT key, value FROM cache WHERE key IN ({marks})", chunk).fetchall())
+        return found
+
+    def cache(self, kind: str, values: dict[str, str]) -> None:
+        with self.transaction() as tx:
+            tx.executemany("INSERT INTO cache (key, kind, value, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                           [(k, kind, v, now()) for k, v in values.items()])
+
     def scores(self, run_id: str) -> list[ScoreRecord]:
         rows = self.conn.execute(
             "SELECT s.*, c.body AS config FROM scores s JOIN conversations v ON v.id = s.conversation_id "

@@ -99,4 +99,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "m002_cache",
+        """
+        CREATE TABLE cache (
+            key TEXT PRIMARY KEY,           -- sha256 of what produced it (model, input, config)
+            kind TEXT NOT NULL,             -- reply, score, ...
+            value TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        """,
+    ),
 ]

@@ -32,6 +32,7 @@ class Target(Protocol):
     """
 
     name: str
+    fingerprint: str  # identifies the weights (a hash, or the endpoint): keys the reply cache
 
     def chat(self, conversations: Sequence[Conversation], config: GenerationConfig) -> list[Reply]:
         ...

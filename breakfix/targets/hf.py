@@ -7,9 +7,12 @@ times the tokens per second of one prompt at a time (bench/generation.py).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +67,39 @@ class HFTarget:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self._eos = self._eos_ids()
         self.context = getattr(self.model.config, "max_position_embeddings", None) or 2048
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """What identifies these weights: the recorded hash of a breakfix-made checkpoint, else a
+        hash of the safetensors files (once per process)."""
+        path = Path(self.path)
+        for manifest in ("breakfix-model.json", "breakfix-checkpoint.json"):
+            if (path / manifest).is_file():
+                recorded = json.loads((path / manifest).read_text()).get("weights_sha256")
+                if recorded:
+                    return f"sha256:{recorded}"
+        digest = hashlib.sha256()
+        for weights in sorted(path.glob("*.safetensors")) if path.is_dir() else []:
+            with open(weights, "rb") as f:
+                for block in iter(lambda: f.read(1 << 22), b""):
+                    digest.update(block)
+        return f"sha256:{digest.hexdigest()}" if path.is_dir() else f"hub:{self.path}"
+
+    def loglikelihood(self, texts: Sequence[str], batch_size: int = 32) -> list[float]:
+        """Mean log-probability per token of each text, as plain text (no chat template): the
+        judge-free capability measure. Right-padded, so positions are as in the unpadded text."""
+        import torch
+
+        means: list[float] = []
+        for start in range(0, len(texts), batch_size):
+            enc = self.tokenizer(list(texts[start : start + batch_size]), return_tensors="pt", padding=True,
+                                 padding_side="right").to(self.device)
+            with torch.inference_mode():
+                logits = self.model(**enc).logits[:, :-1].float()
+            target, mask = enc["input_ids"][:, 1:], enc["attention_mask"][:, 1:].float()
+            token = torch.log_softmax(logits, -1).gather(-1, target[..., None]).squeeze(-1) * mask
+            means += (token.sum(1) / mask.sum(1).clamp(min=1)).tolist()
+        return means
 
     def _eos_ids(self) -> list[int]:
         eos = self.model.generation_config.eos_token_id

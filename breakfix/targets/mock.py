@@ -32,6 +32,7 @@ class MockTarget:
 
             raise TargetError(f"unknown mock behaviour {behaviour!r}: use {', '.join(_BEHAVIOURS)}")
         self.name = name or f"mock:{behaviour}"
+        self.fingerprint = self.name
         self.behaviour = behaviour
         self.delay_s = delay_s
         self.batches: list[int] = []

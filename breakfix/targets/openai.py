@@ -55,6 +55,8 @@ class OpenAITarget:
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
+        # The remote weights cannot be hashed from here: the endpoint and model name stand for them.
+        self.fingerprint = f"openai:{model}@{self.base_url}"
 
     def chat(self, conversations: Sequence[Conversation], config: GenerationConfig) -> list[Reply]:
         for conv in conversations:
