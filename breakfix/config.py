@@ -104,3 +104,38 @@ class RedteamConfig(_Strict):
         if "eval" in self.splits:
             raise ValueError("red teaming never uses the eval split: it is kept for measuring")
         return self
+
+
+class CurateConfig(_Strict):
+    """Turning a red-team run (and a scorecard) into fix data."""
+
+    threshold: float = Field(0.1, ge=0, le=1, description="Target a group when the 95% lower bound of its ASR reaches this.")
+    min_attempts: int = Field(3, ge=1, description="A group needs this many scored attempts to be targeted.")
+    per_target: int = Field(12, ge=0, description="Extra fix-split requests, attacked the same way, per target.")
+    floor: int = Field(3, ge=0, description="Direct requests per harm category even when untargeted (keeps safety broad).")
+    twins_per_category: int = Field(8, ge=0, description="Benign look-alike prompts per targeted category.")
+    retention_ratio: float = Field(1.0, ge=0, description="Helpful self-distilled examples per safety SFT example.")
+    family_cap: int = Field(3, ge=1, description="At most this many examples from one family of requests.")
+    resample: int = Field(4, ge=0, description="Samples tried for a helpful answer when the model over-refuses a twin.")
+    max_new_tokens: int = Field(160, ge=1)
+    contamination: float = Field(0.8, gt=0, le=1, description="Cosine similarity to an eval item that fails curation.")
+    seed: int = 0
+
+
+class TrainConfig(_Strict):
+    """Safety post-training: SFT, then DPO with the SFT result as reference. LoRA by default."""
+
+    lora: bool = Field(True, description="LoRA adapters (merged into the saved model); False: full fine-tuning.")
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    sft_learning_rate: float = Field(2e-4, gt=0)
+    dpo_learning_rate: float = Field(5e-5, gt=0)
+    sft_epochs: float = Field(2.0, gt=0)
+    dpo_epochs: float = Field(1.0, gt=0)
+    batch_size: int = Field(8, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    max_length: int = Field(384, ge=32, description="Tokens per example; longer prompts lose their oldest turns first.")
+    beta: float = Field(0.1, gt=0, description="DPO's pull towards the reference (the SFT model).")
+    save_steps: int = Field(20, ge=1, description="Trainer checkpoints every this many steps (to resume from).")
+    seed: int = 0

@@ -30,3 +30,12 @@ def smol():
     from breakfix.targets import load_target
 
     return load_target("smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def judges():
+    """The offline refusal and harm judges (trained by `breakfix assets`), loaded once."""
+    from breakfix.attacks import load_judges
+    from breakfix.paths import home
+
+    return load_judges(home())

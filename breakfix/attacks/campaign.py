@@ -169,11 +169,12 @@ def _keep(c: Campaign, a: Attempt) -> None:
 def finding_of(c: Campaign, a: Attempt) -> Finding:
     last_user = next((m.content for m in reversed(a.conversation) if m.role == "user"), "")
     key = hashlib.sha256(f"{c.run_id}|{a.seed_id}|{a.technique}|{last_user}".encode()).hexdigest()[:20]
-    worst = max((t for t in a.turn_scores if not t[1].unscoreable), key=lambda t: t[1].value)
+    scored = [(k, t) for k, t in enumerate(a.turn_scores) if not t[1].unscoreable]
+    turn, worst = max(scored, key=lambda kt: kt[1][1].value)
     return Finding(id=key, seed_id=a.seed_id, category=a.category, goal=a.goal, attack=a.attack, chain=a.chain,
                    technique=a.technique, conversation=a.conversation, severity=a.severity, refusal=worst[0].label,
                    judge=worst[1].judge, judge_version=worst[1].judge_version, persona=c.persona.name,
-                   campaign_seed=c.config.seed, run_id=c.run_id, params=a.params)
+                   campaign_seed=c.config.seed, run_id=c.run_id, params={**a.params, "worst_turn": str(turn)})
 
 
 def _store(c: Campaign, a: Attempt) -> None:

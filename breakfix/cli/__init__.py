@@ -59,13 +59,16 @@ def _root(
 
 
 def _register() -> None:
-    from breakfix.cli import assets, chat, data, demo, eval, generate, judge, redteam, runs, serve
+    from breakfix.cli import assets, chat, data, demo, eval, fix, generate, judge, redteam, runs, serve
 
     app.command("chat")(chat.chat)
     app.command("generate")(generate.generate)
     app.command("serve")(serve.serve)
     app.command("assets")(assets.assets)
     app.command("demo")(demo.demo)
+    app.command("vulns")(fix.vulns)
+    app.command("curate")(fix.curate)
+    app.command("train")(fix.train)
     app.add_typer(runs.app, name="runs")
     app.add_typer(data.app, name="data")
     app.add_typer(judge.app, name="judge")

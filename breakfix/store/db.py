@@ -246,6 +246,20 @@ class Store:
                        (dataset_id, run_id, round_id, kind, str(path), sha256, n, canonical_json(meta or {}), now()))
         return dataset_id
 
+    def add_checkpoint(self, run_id: str, path: Path, sha256: str, meta: dict[str, Any], parent_id: str | None = None,
+                       round_id: str | None = None) -> str:
+        """A model registry entry: where it is, what it came from (parent, data hashes), how it trained."""
+        checkpoint_id = new_id()
+        with self.transaction() as tx:
+            tx.execute("INSERT INTO checkpoints (id, run_id, round_id, parent_id, path, sha256, meta, created_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (checkpoint_id, run_id, round_id, parent_id, str(path), sha256, canonical_json(meta), now()))
+        return checkpoint_id
+
+    def checkpoints(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT * FROM checkpoints WHERE run_id = ? ORDER BY created_at", (run_id,)).fetchall()
+        return [{**dict(row), "meta": json.loads(row["meta"] or "{}")} for row in rows]
+
     def dataset_path(self, run_id: str, kind: str) -> Path | None:
         row = self.conn.execute("SELECT path FROM datasets WHERE run_id = ? AND kind = ? ORDER BY created_at DESC LIMIT 1",
                                 (run_id, kind)).fetchone()

@@ -59,6 +59,19 @@ def load_target(spec: str, **options: Any) -> Target:
     )
 
 
+def local_path(spec: str) -> Path:
+    """The directory of a local model string, for training (remote models cannot be trained here)."""
+    if spec in _ALIASES:
+        from breakfix.assets import ensure_embedded_model
+        from breakfix.paths import home
+
+        return ensure_embedded_model(home())
+    path = Path(spec.removeprefix("hf:")).expanduser()
+    if not path.is_dir():
+        raise TargetError(f"{spec}: training needs a local model directory (smollm2-135m, hf:PATH or a path)")
+    return path
+
+
 def _embedded(**options: Any) -> Target:
     from breakfix.assets import EMBEDDED_MODEL, ensure_embedded_model
     from breakfix.paths import home

@@ -1,0 +1,153 @@
+"""`breakfix vulns`, `breakfix curate`, `breakfix train`: from what broke to a new checkpoint."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from breakfix.cli.common import StorePath, err, load, open_store, out
+from breakfix.errors import InputError
+
+RunOpt = typer.Option(..., "--run", help="The red-team run (id or prefix) whose attempts and findings to use.")
+ScorecardOpt = typer.Option(None, "--scorecard", help="A scorecard (eval run id or JSON) adding eval DR-1 per category.")
+
+
+def vulns(run: str = RunOpt, scorecard: str | None = ScorecardOpt,
+          threshold: float = typer.Option(0.1, help="Target when the 95% lower bound of success reaches this."),
+          min_attempts: int = typer.Option(3, help="Scored attempts a group needs to be targeted."),
+          all_rows: bool = typer.Option(False, "--all", help="Show untargeted groups too."), store: StorePath = None) -> None:
+    """Rank where the model breaks (category x technique, technique, category) and say what gets fixed."""
+    from breakfix import bench
+    from breakfix.curate.fix import observations
+    from breakfix.curate.vulnerabilities import rank
+
+    with open_store(store) as db:
+        record = db.run(run)
+        card = bench.load(scorecard, db) if scorecard else None
+        ranking = rank(observations(db, record.id), card, threshold, min_attempts)
+    if not ranking.vulnerabilities:
+        raise InputError(f"run {record.id} has no scored attack attempts")
+    table = Table("#", "scope", "category", "technique", "attempts", "ASR [95% CI]", "mean sev.", "target", "why",
+                  title=f"vulnerabilities of run {record.id} (target when the 95% lower bound >= {threshold:g})")
+    for n, v in enumerate(ranking.vulnerabilities, start=1):
+        if v.targeted or all_rows:
+            table.add_row(str(n), v.scope, v.category or "all", v.technique or "all", str(v.attempts),
+                          str(v.asr).rsplit(" (", 1)[0], "-" if v.mean_severity is None else f"{v.mean_severity:.1f}",
+                          "yes" if v.targeted else "no", escape(v.reason))
+    out.print(table)
+    out.print(f"{len(ranking.targets)} targets of {len(ranking.vulnerabilities)} groups")
+
+
+def curate(run: str = RunOpt, scorecard: str | None = ScorecardOpt,
+           output: Path = typer.Option(..., "--out", "-o", help="Folder for sft.jsonl, dpo.jsonl and manifest.json."),
+           model: str | None = typer.Option(None, "--model", "-m", help="Model answering twins and retention prompts (default: the run's)."),
+           config: Path | None = typer.Option(None, "--config", help="YAML whose `curate:` section sets the curation."),
+           seed: int = typer.Option(0), store: StorePath = None) -> None:
+    """Turn a red-team run (and a scorecard) into SFT and DPO fix data, checked against the eval split."""
+    from breakfix import bench
+    from breakfix.attacks import load_judges
+    from breakfix.config import CurateConfig, load_yaml
+    from breakfix.curate.fix import curate as run_curation
+    from breakfix.data import load_catalog
+    from breakfix.files import write_jsonl
+    from breakfix.paths import home
+
+    settings = load_yaml(config, CurateConfig, "curate") if config else CurateConfig(seed=seed)
+    with open_store(store) as db:
+        record = db.run(run)
+        if record.kind != "redteam":
+            raise InputError(f"run {record.id} is a {record.kind} run; curate takes a red-team run")
+        card = bench.load(scorecard, db) if scorecard else None
+        target = load(model or record.model)
+        judges = load_judges(home())
+        with err.status("curating fix data (generating twins and retention answers)"):
+            fix = run_curation(db, record.id, load_catalog(home()), target, judges, settings, card, home())
+        output.mkdir(parents=True, exist_ok=True)
+        write_jsonl(output / "sft.jsonl", [e.model_dump(mode="json") for e in fix.sft])
+        write_jsonl(output / "dpo.jsonl", [e.model_dump(mode="json") for e in fix.dpo])
+        manifest = {"run": record.id, "model": target.name, "fingerprint": target.fingerprint, "counts": fix.counts,
+                    "notes": fix.notes, "config": settings.model_dump(), "targets": [v.model_dump(mode="json") for v in fix.ranking.targets]}
+        (output / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        curate_run = db.create_run("curate", model=target.name, config={"redteam_run": record.id, **settings.model_dump()})
+        for kind, rows in (("sft", fix.sft), ("dpo", fix.dpo)):
+            path = output / f"{kind}.jsonl"
+            db.add_dataset(curate_run, kind, path, hashlib.sha256(path.read_bytes()).hexdigest(), len(rows), fix.counts)
+        db.finish_run(curate_run)
+    out.print(f"{len(fix.sft)} SFT examples ({', '.join(f'{k} {v}' for k, v in fix.counts.items() if not k.startswith('dpo:'))}), "
+              f"{len(fix.dpo)} DPO pairs, from {len(fix.ranking.targets)} targets -> {output}")
+    for note in fix.notes:
+        out.print(f"[yellow]note:[/] {escape(note)}")
+
+
+def train(base: str = typer.Option("smollm2-135m", "--base", help="The model to post-train (a local model string)."),
+          sft_data: Path = typer.Option(..., "--sft", help="SFT JSONL (`messages`)."),
+          dpo_data: Path | None = typer.Option(None, "--dpo", help="DPO JSONL (`prompt`, `chosen`, `rejected`)."),
+          output: Path = typer.Option(..., "--out", "-o", help="Folder for the checkpoints (sft/, dpo/)."),
+          full: bool = typer.Option(False, "--full", help="Full fine-tuning instead of LoRA."),
+          config: Path | None = typer.Option(None, "--config", help="YAML whose `train:` section sets the training."),
+          seed: int = typer.Option(0), store: StorePath = None) -> None:
+    """SFT, then DPO with the SFT result as reference; resumes a stage from its last checkpoint."""
+    from breakfix.config import TrainConfig, load_yaml
+    from breakfix.targets.base import local_path
+    from breakfix.train import complete, dpo, sft
+    from breakfix.train.data import read_rows
+
+    settings = load_yaml(config, TrainConfig, "train") if config else TrainConfig()
+    settings = settings.model_copy(update={"lora": not full and settings.lora, "seed": seed})
+    start = local_path(base)
+    sft_rows = read_rows(sft_data, "sft")
+    dpo_rows = read_rows(dpo_data, "dpo") if dpo_data and dpo_data.stat().st_size else []
+    trained, model = [], start
+    for stage, rows, data in (("sft", sft_rows, sft_data), ("dpo", dpo_rows, dpo_data)):
+        if not rows:
+            out.print(f"[yellow]no {stage} examples[/] (no harmful findings to prefer against): skipping {stage.upper()}")
+            continue
+        folder = output / stage
+        if complete(folder / "model"):
+            out.print(f"{stage}: already complete at {folder / 'model'}")
+            result = json.loads((folder / "model" / "breakfix-checkpoint.json").read_text())
+        else:
+            with _bar(stage) as progress:
+                result = (sft if stage == "sft" else dpo)(model, rows, folder, settings, progress).model_dump()
+        trained.append((stage, model, data, result))
+        model = folder / "model"
+        out.print(f"{stage}: {result['steps']} steps, loss {result['losses'][0]:.3f} -> {result['losses'][-1]:.3f}, "
+                  f"{result['truncated']} prompts cut to fit, {result['seconds']:.0f} s -> {model}")
+    # Under `accelerate launch` every process runs this command; only the main one keeps records.
+    if os.environ.get("RANK", "0") != "0":
+        return
+    with open_store(store) as db:
+        run_id = db.create_run("train", model=str(start), config={"sft": str(sft_data), "dpo": str(dpo_data) if dpo_data else None,
+                                                                  **settings.model_dump()})
+        parent = None
+        for stage, stage_base, data, result in trained:
+            parent = db.add_checkpoint(run_id, output / stage / "model", result["weights_sha256"], {
+                "stage": stage, "base": str(stage_base), "data": str(data),
+                "data_sha256": hashlib.sha256(Path(data).read_bytes()).hexdigest(), "config": settings.model_dump(),
+                "steps": result["steps"], "losses": result["losses"], "truncated": result["truncated"],
+                "seconds": result["seconds"], "train_tokens": result["train_tokens"]}, parent_id=parent)
+        db.finish_run(run_id)
+    out.print(f"checkpoint: {model} (run {run_id})")
+
+
+def _bar(stage: str):
+    from contextlib import contextmanager
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    @contextmanager
+    def bar():
+        columns = (TextColumn(f"{stage}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+                   TimeElapsedColumn())
+        with Progress(*columns, console=err) as progress:
+            task = progress.add_task(stage, total=None, loss="-")
+            yield lambda step, total, loss: progress.update(task, completed=step, total=total,
+                                                             loss="-" if loss is None else f"{loss:.3f}")
+
+    return bar()

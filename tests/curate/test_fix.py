@@ -1,0 +1,85 @@
+"""Curation from a stored red-team run, with a scripted model answering twins and retention."""
+
+import pytest
+
+from breakfix.attacks.campaign import Campaign, run
+from breakfix.config import CurateConfig, RedteamConfig
+from breakfix.curate.fix import FixData, _check, curate
+from breakfix.curate.replies import _texts
+from breakfix.data import load_catalog
+from breakfix.errors import InputError
+from breakfix.paths import home
+from breakfix.store import Store
+from breakfix.targets.mock import MockTarget
+from tests.attacks.conftest import EAGER, SEEDS
+from tests.attacks.test_campaign import PERSONA, Weak
+
+CONFIG = CurateConfig(per_target=4, floor=1, twins_per_category=3, retention_ratio=0.5, resample=1)
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory, judges):
+    path = tmp_path_factory.mktemp("curate") / "s.db"
+    with Store(path) as db:
+        run_id = db.create_run("redteam", model="weak")
+        c = Campaign(run_id, Weak(), judges, PERSONA, RedteamConfig(persona="test", budget=48, batch=8, seed=3), SEEDS, (),
+                     store=db)
+        run(c)
+    return path, run_id
+
+
+@pytest.fixture(scope="module")
+def fix(stored, judges) -> FixData:
+    path, run_id = stored
+    with Store(path) as db:
+        return curate(db, run_id, load_catalog(home()), MockTarget("echo"), judges, CONFIG, home=home())
+
+
+def test_targets_follow_the_breaks(fix):
+    cells = {(v.category, v.technique) for v in fix.ranking.targets if v.scope == "cell"}
+    assert cells == {("cyber", "direct+leetspeak")}
+
+
+def test_findings_become_safe_sft_and_dpo_pairs_against_the_harmful_reply(fix):
+    openers = _texts()["openers"]
+    pairs = [d for d in fix.dpo if d.source == "finding"]
+    assert pairs and all(d.rejected[0].content == EAGER for d in pairs)
+    assert all(any(d.chosen[0].content.startswith(o) for o in openers) for d in pairs)
+    assert all(d.prompt[-1].role == "user" and "h4ck" in d.prompt[-1].content for d in pairs)  # as attacked
+
+
+def test_sft_rows_are_trl_messages_and_hold_no_harmful_text(fix):
+    sources = {e.source for e in fix.sft}
+    assert {"finding", "attack", "direct", "retention"} <= sources
+    for e in fix.sft:
+        assert e.messages[-1].role == "assistant" and e.messages[-2].role == "user"
+        assert all(EAGER not in m.content for m in e.messages)  # harmful text only ever as DPO "rejected"
+    attacked = [e for e in fix.sft if e.source == "attack" and e.technique == "direct+leetspeak"]
+    assert attacked and all(any(ch.isdigit() for ch in e.messages[-2].content) for e in attacked)
+
+
+def test_retention_follows_its_ratio_and_twins_answer_benign_look_alikes(fix):
+    safety = sum(e.source in ("finding", "attack", "direct") for e in fix.sft)
+    retention = sum(e.source == "retention" for e in fix.sft)
+    assert 0 < retention <= round(0.5 * safety)
+    twins = [e for e in fix.sft if e.source == "twin"]
+    assert twins and all(e.category == "cyber" for e in twins)
+
+
+def test_curation_is_deterministic(stored, judges, fix):
+    path, run_id = stored
+    with Store(path) as db:
+        again = curate(db, run_id, load_catalog(home()), MockTarget("echo"), judges, CONFIG, home=home())
+    assert [e.model_dump() for e in again.sft] == [e.model_dump() for e in fix.sft]
+
+
+def test_an_example_close_to_an_eval_item_fails_curation(fix):
+    from breakfix.curate.fix import SFTExample
+    from breakfix.types import Message
+
+    catalog = load_catalog(home())
+    leaked = catalog.select(kind="harmful", split="eval")[0]
+    bad = fix.model_copy(update={"sft": [SFTExample(messages=[Message(role="user", content=leaked.text),
+                                                             Message(role="assistant", content="No.")], source="direct")]})
+    with pytest.raises(InputError, match="overlaps the eval split"):
+        _check(bad, catalog, home(), 0.8)
