@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from breakfix.store.db import canonical_json
+from breakfix.targets.cached import CachedTarget
 from breakfix.types import Conversation, GenerationConfig, JudgeInput, Message, Reply, Score
 
 Preset = Literal["quick", "full"]
@@ -45,24 +46,12 @@ class EvalContext:
 
     def generate(self, conversations: Sequence[Conversation], config: GenerationConfig | None = None) -> list[Reply]:
         """Replies for the conversations, from the cache where the same model saw the same input."""
-        config = config or self.config
-        keys = [_key("reply", self.target.fingerprint, [m.model_dump() for m in c], config.model_dump()) for c in conversations]
-        cached = self.store.cached(keys)
-        todo = sorted({k for k in keys if k not in cached})
-        if todo:
-            first = {k: conversations[keys.index(k)] for k in todo}
-            started = time.perf_counter()
-            replies = self.target.chat([first[k] for k in todo], config)
-            self.timing.generation_s += time.perf_counter() - started
-            fresh = {k: r.model_dump_json() for k, r in zip(todo, replies) if r.ok}  # errors are not cached
-            self.store.cache("reply", fresh)
-            cached.update(fresh)
-            errored = {k: r for k, r in zip(todo, replies) if not r.ok}
-        else:
-            errored = {}
-        self.timing.generated += len(todo)
-        self.timing.cached += len(keys) - len(todo)
-        return [errored[k] if k in errored else Reply.model_validate_json(cached[k]) for k in keys]
+        cached = CachedTarget(self.target, self.store)
+        replies = cached.chat(list(conversations), config or self.config)
+        self.timing.generation_s += cached.seconds
+        self.timing.generated += cached.generated
+        self.timing.cached += cached.cached
+        return replies
 
     def judge(self, items: Sequence[JudgeInput]) -> tuple[list[Score], list[Score]]:
         """Refusal and harm scores (cached by judge version and input)."""

@@ -1,0 +1,46 @@
+"""A target whose replies are remembered in the run store, keyed by (weights fingerprint,
+conversation, generation config). A phase that is run again after an interruption (the loop's
+`--resume`) gets the same replies back without generating them, so it makes the same attempts
+and writes the same records, once."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+
+from breakfix.store.db import canonical_json
+from breakfix.types import Conversation, GenerationConfig, Reply
+
+
+def reply_key(fingerprint: str, conversation: Conversation, config: GenerationConfig) -> str:
+    parts = ["reply", fingerprint, [m.model_dump() for m in conversation], config.model_dump()]
+    return hashlib.sha256(canonical_json(parts).encode()).hexdigest()
+
+
+class CachedTarget:
+    def __init__(self, target, store):
+        self.target, self.store = target, store
+        self.name, self.fingerprint = target.name, target.fingerprint
+        self.generated = self.cached = 0
+        self.seconds = 0.0
+
+    def __getattr__(self, attribute):  # batch_size, loglikelihood, model ... of the wrapped target
+        return getattr(self.target, attribute)
+
+    def chat(self, conversations: Sequence[Conversation], config: GenerationConfig) -> list[Reply]:
+        keys = [reply_key(self.fingerprint, c, config) for c in conversations]
+        found = self.store.cached(keys)
+        todo = [k for k in dict.fromkeys(keys) if k not in found]
+        errored: dict[str, Reply] = {}
+        if todo:
+            started = time.perf_counter()
+            replies = self.target.chat([conversations[keys.index(k)] for k in todo], config)
+            self.seconds += time.perf_counter() - started
+            fresh = {k: r.model_dump_json() for k, r in zip(todo, replies) if r.ok}  # failures are not remembered
+            self.store.cache("reply", fresh)
+            found.update(fresh)
+            errored = {k: r for k, r in zip(todo, replies) if not r.ok}
+        self.generated += len(todo)
+        self.cached += len(keys) - len(todo)
+        return [errored[k] if k in errored else Reply.model_validate_json(found[k]) for k in keys]
