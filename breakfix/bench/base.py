@@ -94,4 +94,7 @@ def sample(seeds: Sequence[Seed], n: int | None, seed: int, by: Callable[[Seed],
 
 
 def limit(ctx: EvalContext, name: str) -> int | None:
+    """Items (per group) a suite takes: the context's own limit, else the preset's."""
+    if name in ctx.limits:
+        return ctx.limits[name]
     return QUICK[name] if ctx.preset == "quick" else None

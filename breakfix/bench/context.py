@@ -42,6 +42,7 @@ class EvalContext:
     seed: int = 0
     simulator: object | None = None     # a Target playing the user in multi-turn suites
     summaries_from: str | None = None   # harmful texts to summarise: a findings JSONL
+    limits: dict[str, int] = field(default_factory=dict)  # items per suite, overriding the preset
     timing: Timing = field(default_factory=Timing)
 
     def generate(self, conversations: Sequence[Conversation], config: GenerationConfig | None = None) -> list[Reply]:

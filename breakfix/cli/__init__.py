@@ -59,7 +59,7 @@ def _root(
 
 
 def _register() -> None:
-    from breakfix.cli import assets, chat, data, demo, eval, fix, generate, judge, redteam, runs, serve
+    from breakfix.cli import assets, chat, data, demo, eval, fix, generate, judge, loop, redteam, runs, serve
 
     app.command("chat")(chat.chat)
     app.command("generate")(generate.generate)
@@ -69,6 +69,8 @@ def _register() -> None:
     app.command("vulns")(fix.vulns)
     app.command("curate")(fix.curate)
     app.command("train")(fix.train)
+    app.command("run")(loop.run)
+    app.command("report")(loop.report)
     app.add_typer(runs.app, name="runs")
     app.add_typer(data.app, name="data")
     app.add_typer(judge.app, name="judge")

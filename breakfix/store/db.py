@@ -50,6 +50,22 @@ class RunRecord(BaseModel):
     counts: dict[str, int] = {}
 
 
+class StepRecord(BaseModel):
+    run_id: str
+    round: int
+    phase: str
+    status: str
+    child_run_id: str | None
+    output: dict[str, Any] | None
+    tries: int
+    started_at: str
+    finished_at: str | None
+
+
+def _step(row: sqlite3.Row) -> StepRecord:
+    return StepRecord(**{**dict(row), "output": json.loads(row["output"]) if row["output"] else None})
+
+
 class ConversationRecord(BaseModel):
     id: str
     run_id: str
@@ -143,6 +159,50 @@ class Store:
             )
         return run_id
 
+    # --- the loop's steps ----------------------------------------------------------------------
+
+    def begin_step(self, run_id: str, round_idx: int, phase: str, *, kind: str, model: str | None,
+                   config: dict[str, Any] | None = None) -> StepRecord:
+        """Start (or restart, after a kill) one phase of a loop. Its records go to a child run whose
+        id is made from the step, so a restarted phase writes into the same run and its
+        content-derived record ids make anything already written a no-op."""
+        child = f"{run_id}.r{round_idx}.{phase}"
+        config_id = self.put_config(config) if config is not None else None
+        with self.transaction() as tx:
+            tx.execute("INSERT INTO runs (id, kind, status, model, config_id, created_at) VALUES (?, ?, 'running', ?, ?, ?) "
+                       "ON CONFLICT (id) DO UPDATE SET status = 'running', error = NULL",
+                       (child, kind, model, config_id, now()))
+            tx.execute("INSERT INTO steps (run_id, round, phase, status, child_run_id, started_at) "
+                       "VALUES (?, ?, ?, 'running', ?, ?) "
+                       "ON CONFLICT (run_id, round, phase) DO UPDATE SET status = 'running', tries = tries + 1",
+                       (run_id, round_idx, phase, child, now()))
+        return self.step(run_id, round_idx, phase)
+
+    def finish_step(self, run_id: str, round_idx: int, phase: str, output: dict[str, Any]) -> None:
+        """Mark a phase done with what later phases need, and close its child run, at once."""
+        with self.transaction() as tx:
+            tx.execute("UPDATE steps SET status = 'completed', output = ?, finished_at = ? "
+                       "WHERE run_id = ? AND round = ? AND phase = ?",
+                       (canonical_json(output), now(), run_id, round_idx, phase))
+            tx.execute("UPDATE runs SET status = 'completed', finished_at = ? WHERE id = ?",
+                       (now(), f"{run_id}.r{round_idx}.{phase}"))
+
+    def step(self, run_id: str, round_idx: int, phase: str) -> StepRecord | None:
+        row = self.conn.execute("SELECT * FROM steps WHERE run_id = ? AND round = ? AND phase = ?",
+                                (run_id, round_idx, phase)).fetchone()
+        return _step(row) if row else None
+
+    def steps(self, run_id: str) -> list[StepRecord]:
+        rows = self.conn.execute("SELECT * FROM steps WHERE run_id = ? ORDER BY round, started_at", (run_id,))
+        return [_step(row) for row in rows.fetchall()]
+
+    def resume_run(self, run_id: str, config: dict[str, Any] | None = None) -> None:
+        """Mark a stopped run running again (with its possibly extended config)."""
+        config_id = self.put_config(config) if config is not None else None
+        with self.transaction() as tx:
+            tx.execute("UPDATE runs SET status = 'running', finished_at = NULL, error = NULL, "
+                       "config_id = COALESCE(?, config_id) WHERE id = ?", (config_id, run_id))
+
     def finish_run(self, run_id: str, status: str = "completed", error: str | None = None) -> None:
         with self.transaction() as tx:
             tx.execute("UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE id = ?",
@@ -153,11 +213,16 @@ class Store:
         return [self._run(row) for row in rows.fetchall()]
 
     def run(self, ref: str) -> RunRecord:
-        """A run by id or unique id prefix (as `git` takes commits)."""
-        rows = self.conn.execute("SELECT * FROM runs WHERE id LIKE ? ORDER BY created_at",
-                                 (ref.replace("%", "") + "%",)).fetchall()
+        """A run by id or unique id prefix (as `git` takes commits); an exact id always wins
+        (a loop's phases have ids that extend the loop's)."""
+        rows = (self.conn.execute("SELECT * FROM runs WHERE id = ?", (ref,)).fetchall()
+                or self.conn.execute("SELECT * FROM runs WHERE id LIKE ? ORDER BY created_at",
+                                     (ref.replace("%", "") + "%",)).fetchall())
         if not rows:
             raise InputError(f"no run {ref!r} in {self.path}")
+        roots = [r for r in rows if "." not in r["id"]]
+        if len(rows) > 1 and len(roots) == 1 and all(r["id"].startswith(roots[0]["id"]) for r in rows):
+            rows = roots  # a loop and its phases: the loop
         if len(rows) > 1:
             raise InputError(f"{ref!r} matches {len(rows)} runs: {', '.join(r['id'] for r in rows[:5])}")
         record = self._run(rows[0])
@@ -239,20 +304,23 @@ class Store:
 
     def add_dataset(self, run_id: str, kind: str, path: Path, sha256: str, n: int, meta: dict[str, Any] | None = None,
                     round_id: str | None = None) -> str:
-        dataset_id = new_id()
+        """One dataset of a run, keyed by (run, kind, path): writing it again updates it."""
+        dataset_id = hashlib.sha256(f"{run_id}|{kind}|{path}".encode()).hexdigest()[:32]
         with self.transaction() as tx:
             tx.execute("INSERT INTO datasets (id, run_id, round_id, kind, path, sha256, n, meta, created_at) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET sha256 = excluded.sha256, "
+                       "n = excluded.n, meta = excluded.meta",
                        (dataset_id, run_id, round_id, kind, str(path), sha256, n, canonical_json(meta or {}), now()))
         return dataset_id
 
     def add_checkpoint(self, run_id: str, path: Path, sha256: str, meta: dict[str, Any], parent_id: str | None = None,
                        round_id: str | None = None) -> str:
-        """A model registry entry: where it is, what it came from (parent, data hashes), how it trained."""
-        checkpoint_id = new_id()
+        """A model registry entry: where it is, what it came from (parent, data hashes), how it trained.
+        Keyed by (run, path, weights), so recording it again is a no-op."""
+        checkpoint_id = hashlib.sha256(f"{run_id}|{path}|{sha256}".encode()).hexdigest()[:32]
         with self.transaction() as tx:
             tx.execute("INSERT INTO checkpoints (id, run_id, round_id, parent_id, path, sha256, meta, created_at) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
                        (checkpoint_id, run_id, round_id, parent_id, str(path), sha256, canonical_json(meta), now()))
         return checkpoint_id
 

@@ -110,4 +110,21 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "m003_steps",
+        """
+        CREATE TABLE steps (
+            run_id TEXT NOT NULL REFERENCES runs(id),   -- the loop's run
+            round INTEGER NOT NULL,                      -- 0 is the base measurement
+            phase TEXT NOT NULL,                         -- eval, redteam, curate, train, decide
+            status TEXT NOT NULL,                        -- running, completed
+            child_run_id TEXT REFERENCES runs(id),       -- the run holding the phase's records
+            output TEXT,                                 -- JSON: what later phases and the report need
+            tries INTEGER NOT NULL DEFAULT 1,            -- how often it was started (resumes)
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            PRIMARY KEY (run_id, round, phase)
+        );
+        """,
+    ),
 ]

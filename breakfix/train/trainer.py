@@ -71,6 +71,7 @@ def _load(path: str | Path):
     from breakfix.targets.hf import quiet_transformers
 
     quiet_transformers()
+    _quiet_training()
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype="float32")
@@ -81,6 +82,16 @@ def _load(path: str | Path):
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
+
+
+def _quiet_training() -> None:
+    """No per-dataset progress bars or deprecation chatter from the libraries under us."""
+    import warnings
+
+    import datasets
+
+    datasets.disable_progress_bars()
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|trl|peft)\.")
 
 
 def _peft(config: TrainConfig):
@@ -95,7 +106,8 @@ def _peft(config: TrainConfig):
 def _common_args(out: Path, config: TrainConfig, epochs: float, lr: float) -> dict:
     import torch
 
-    return dict(output_dir=str(out / "trainer"), num_train_epochs=epochs, learning_rate=lr,
+    return dict(output_dir=str(out / "trainer"), num_train_epochs=epochs, learning_rate=lr, max_steps=config.max_steps,
+                gradient_checkpointing=config.gradient_checkpointing,
                 per_device_train_batch_size=config.batch_size, gradient_accumulation_steps=config.grad_accum,
                 logging_steps=1, save_strategy="steps", save_steps=config.save_steps, save_total_limit=1,
                 seed=config.seed, data_seed=config.seed, report_to=[], disable_tqdm=True, lr_scheduler_type="cosine",
@@ -139,6 +151,10 @@ def dpo(base: str | Path, rows: list[dict], out: Path, config: TrainConfig, prog
 
 def _finish(stage, trainer, tokenizer, base, out: Path, config: TrainConfig, records, truncated, losses) -> StageResult:
     import time
+
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # progress goes to our callback, not as printed dicts
 
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=_last_checkpoint(out))
