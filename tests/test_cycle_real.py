@@ -70,7 +70,7 @@ def test_a_run_killed_while_generating_and_while_training_resumes_to_the_same_re
     _, _, expected = whole
     store = tmp_path / "s.db"
     generating = start(store, "--config", str(SMOKE))
-    kill_when(generating, lambda: query(store, "SELECT COUNT(*) FROM conversations WHERE run_id LIKE '%.r0.eval'")[0][0] > 0
+    kill_when(generating, lambda: query(store, "SELECT COUNT(*) FROM conversations WHERE run_id LIKE '%.r0.eval'") > [(0,)]
               and query(store, "SELECT status FROM steps WHERE round = 0 AND phase = 'eval'") == [("running",)])
     run_id, partial = records(store)
     assert partial["r0.eval"]["status"] == "running"

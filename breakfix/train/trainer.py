@@ -116,10 +116,19 @@ def _common_args(out: Path, config: TrainConfig, epochs: float, lr: float) -> di
 
 
 def _last_checkpoint(out: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
+    """The newest complete trainer checkpoint. One cut off mid-save (a kill, a full disk) lacks
+    its trainer state or weights: it is removed and the one before it is used."""
     folder = out / "trainer"
-    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    found = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]) if p.name.split("-")[-1].isdigit() else -1)
+    for checkpoint in reversed(found):
+        try:
+            json.loads((checkpoint / "trainer_state.json").read_text())
+            if any(checkpoint.glob("*.safetensors")):
+                return str(checkpoint)
+        except (OSError, ValueError):
+            pass
+        shutil.rmtree(checkpoint, ignore_errors=True)
+    return None
 
 
 def sft(base: str | Path, rows: list[dict], out: Path, config: TrainConfig, progress: Progress | None = None) -> StageResult:

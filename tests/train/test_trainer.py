@@ -84,3 +84,19 @@ def test_a_model_without_a_chat_template_is_refused(tiny, tmp_path):
     (plain / "tokenizer_config.json").write_text(json.dumps(config))
     with pytest.raises(InputError, match="no chat template"):
         sft(plain, SFT_ROWS, tmp_path / "x", FAST)
+
+
+def test_a_checkpoint_cut_off_mid_save_is_dropped_for_the_one_before_it(tmp_path):
+    from breakfix.train.trainer import _last_checkpoint
+
+    trainer = tmp_path / "trainer"
+    for step, files in ((2, {"trainer_state.json": "{}", "adapter_model.safetensors": "w"}),
+                        (10, {"adapter_model.safetensors": "w"}),            # killed before its state was written
+                        (4, {"trainer_state.json": "{\"glob", "model.safetensors": "w"})):  # state half written
+        folder = trainer / f"checkpoint-{step}"
+        folder.mkdir(parents=True)
+        for name, text in files.items():
+            (folder / name).write_text(text)
+    assert _last_checkpoint(tmp_path) == str(trainer / "checkpoint-2")
+    assert sorted(p.name for p in trainer.iterdir()) == ["checkpoint-2"]
+    assert _last_checkpoint(tmp_path / "nothing") is None
