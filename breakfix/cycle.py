@@ -199,7 +199,7 @@ class Loop:
 
     def _train(self, n: int, child: str, model: str, fix: dict) -> dict:
         from breakfix.targets.base import local_path
-        from breakfix.train import complete, dpo, sft
+        from breakfix.train import MANIFEST, complete, dpo, sft
         from breakfix.train.data import read_rows
 
         settings = self.config.train.model_copy(update={"seed": self.config.seed + n})
@@ -211,7 +211,7 @@ class Loop:
                 continue
             out = self.folder / f"round-{n}" / stage
             if complete(out / "model"):
-                result = json.loads((out / "model" / "breakfix-checkpoint.json").read_text())
+                result = json.loads((out / "model" / MANIFEST).read_text())
             elif settings.launcher:
                 result = self._launch(stage, current, fix["files"][stage]["path"], out, settings)
             else:
@@ -230,15 +230,17 @@ class Loop:
 
     def _launch(self, stage: str, base: Path, data: str, out: Path, settings) -> dict:
         """Train one stage in its own processes (`train.launcher`, e.g. accelerate on GPUs)."""
+        from breakfix.train import MANIFEST
+
         out.mkdir(parents=True, exist_ok=True)
         config = out / "train-config.json"
         config.write_text(settings.model_dump_json())
         argv = [*shlex.split(settings.launcher), "-m", "breakfix.train", stage, str(base), data, str(out), str(config)]
         self.hooks.say(f"training {stage}: {' '.join(argv)}")
         status = subprocess.run(argv).returncode
-        if status != 0 or not (out / "model" / "breakfix-checkpoint.json").is_file():
+        if status != 0 or not (out / "model" / MANIFEST).is_file():
             raise BreakfixError(f"training {stage} failed (exit status {status}): {' '.join(argv)}")
-        return json.loads((out / "model" / "breakfix-checkpoint.json").read_text())
+        return json.loads((out / "model" / MANIFEST).read_text())
 
     # --- decisions ------------------------------------------------------------------------------
 

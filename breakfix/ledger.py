@@ -4,7 +4,6 @@ config, the data catalog, and each checkpoint's lineage — enough to run it aga
 
 from __future__ import annotations
 
-import json
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -62,17 +61,16 @@ def _essentials(phase: str, output: dict[str, Any]) -> dict[str, Any]:
 
 def _model(spec: str) -> dict[str, Any]:
     """The base model's identity: for a local checkpoint, its weights hash from its manifest."""
-    from breakfix.targets.base import local_path
+    from breakfix.targets.base import local_path, recorded_manifest
 
     entry: dict[str, Any] = {"spec": spec}
     try:
         folder = Path(local_path(spec))
     except BreakfixError:  # a served model: no local weights to hash
         return entry
-    for name in ("breakfix-model.json", "breakfix-checkpoint.json"):
-        if (folder / name).is_file():
-            manifest = json.loads((folder / name).read_text())
-            entry.update(path=str(folder), weights_sha256=manifest.get("weights_sha256"), source=manifest.get("source"))
+    manifest = recorded_manifest(folder)
+    if manifest:
+        entry.update(path=str(folder), weights_sha256=manifest.get("weights_sha256"), source=manifest.get("source"))
     return entry
 
 

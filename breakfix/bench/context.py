@@ -47,11 +47,13 @@ class EvalContext:
 
     def generate(self, conversations: Sequence[Conversation], config: GenerationConfig | None = None) -> list[Reply]:
         """Replies for the conversations, from the cache where the same model saw the same input."""
-        cached = CachedTarget(self.target, self.store)
+        # A target the caller already caches in this store (the loop's) is not wrapped twice.
+        cached = self.target if isinstance(self.target, CachedTarget) else CachedTarget(self.target, self.store)
+        before = (cached.seconds, cached.generated, cached.cached)
         replies = cached.chat(list(conversations), config or self.config)
-        self.timing.generation_s += cached.seconds
-        self.timing.generated += cached.generated
-        self.timing.cached += cached.cached
+        self.timing.generation_s += cached.seconds - before[0]
+        self.timing.generated += cached.generated - before[1]
+        self.timing.cached += cached.cached - before[2]
         return replies
 
     def judge(self, items: Sequence[JudgeInput]) -> tuple[list[Score], list[Score]]:

@@ -42,19 +42,30 @@ def cell(rate: Rate, percent: bool) -> str:
     return f"{fmt.format(rate.value * scale)} [{fmt.format(rate.low * scale)}, {fmt.format(rate.high * scale)}] (n={rate.n})"
 
 
-def markdown(cards: list[Scorecard]) -> str:
-    """Rates in percent with 95% intervals and counts; unscoreable items noted per cell."""
+def rows(cards: list[Scorecard]) -> list[tuple[Metric, list[str]]]:
+    """Each metric any card has (as first measured) with its cell per card: "" where a card lacks
+    it, unscoreable items noted. Markdown, the CLI table and the HTML report all show these."""
     keys = list(dict.fromkeys(m.key for card in cards for m in card.metrics))
-    lines = ["| Metric | " + " | ".join(card.model for card in cards) + " |", "|---" * (len(cards) + 1) + "|"]
+    out = []
     for key in keys:
         first = next(card.metric(key) for card in cards if card.metric(key))
-        arrow = "↓" if first.better == "lower" else "↑"
-        unit = " (%)" if first.kind == "rate" else ""
-        row = []
+        cells = []
         for card in cards:
             m = card.metric(key)
-            row.append("" if m is None else cell(m.estimate, m.kind == "rate") + (f", {m.unscoreable} unscoreable" if m.unscoreable else ""))
-        lines.append(f"| {first.name}{unit} {arrow} | " + " | ".join(row) + " |")
+            cells.append("" if m is None else cell(m.estimate, m.kind == "rate") + (f", {m.unscoreable} unscoreable" if m.unscoreable else ""))
+        out.append((first, cells))
+    return out
+
+
+def label(metric: Metric) -> str:
+    """A row's name: the metric, its unit, and which way is better."""
+    return f"{metric.name}{' (%)' if metric.kind == 'rate' else ''} {'↓' if metric.better == 'lower' else '↑'}"
+
+
+def markdown(cards: list[Scorecard]) -> str:
+    """Rates in percent with 95% intervals and counts; unscoreable items noted per cell."""
+    lines = ["| Metric | " + " | ".join(card.model for card in cards) + " |", "|---" * (len(cards) + 1) + "|"]
+    lines += [f"| {label(first)} | " + " | ".join(cells) + " |" for first, cells in rows(cards)]
     return "\n".join(lines) + "\n"
 
 

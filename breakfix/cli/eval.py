@@ -91,18 +91,11 @@ def _run(model, suites, preset, xstest_csv, judge, refusal_judge, judge_model, s
 
 
 def _table(cards) -> Table:
-    from breakfix.bench.scorecard import cell
+    from breakfix.bench.scorecard import label, rows
 
     table = Table("metric", *(c.model for c in cards), title="RAI scorecard (95% intervals; rates in %)")
-    keys = list(dict.fromkeys(m.key for c in cards for m in c.metrics))
-    for key in keys:
-        first = next(c.metric(key) for c in cards if c.metric(key))
-        arrow = "↓" if first.better == "lower" else "↑"
-        cells = []
-        for c in cards:
-            m = c.metric(key)
-            cells.append("" if m is None else cell(m.estimate, m.kind == "rate") + (f" ({m.unscoreable} unsc.)" if m.unscoreable else ""))
-        table.add_row(f"{first.name} {arrow}", *cells)
+    for first, cells in rows(cards):
+        table.add_row(label(first), *cells)
     return table
 
 

@@ -95,7 +95,7 @@ def train(base: str = typer.Option("smollm2-135m", "--base", help="The model to 
     """SFT, then DPO with the SFT result as reference; resumes a stage from its last checkpoint."""
     from breakfix.config import TrainConfig, load_yaml
     from breakfix.targets.base import local_path
-    from breakfix.train import complete, dpo, sft
+    from breakfix.train import MANIFEST, complete, dpo, sft
     from breakfix.train.data import read_rows
 
     settings = load_yaml(config, TrainConfig, "train") if config else TrainConfig()
@@ -111,7 +111,7 @@ def train(base: str = typer.Option("smollm2-135m", "--base", help="The model to 
         folder = output / stage
         if complete(folder / "model"):
             out.print(f"{stage}: already complete at {folder / 'model'}")
-            result = json.loads((folder / "model" / "breakfix-checkpoint.json").read_text())
+            result = json.loads((folder / "model" / MANIFEST).read_text())
         else:
             with _bar(stage) as progress:
                 result = (sft if stage == "sft" else dpo)(model, rows, folder, settings, progress).model_dump()

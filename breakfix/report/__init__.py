@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from breakfix.bench.scorecard import Scorecard, cell
+from breakfix.bench.scorecard import Scorecard, cell, label, rows
 from breakfix.config import CycleConfig
 from breakfix.cycle import Headline, headline
 from breakfix.files import atomic_writer
@@ -95,16 +95,7 @@ def _template(name: str) -> str:
 
 def _scorecard_table(measured: list[RoundView]) -> list[dict]:
     """Phi-3-style rows: each metric with its figure per round."""
-    keys = list(dict.fromkeys(m.key for v in measured for m in v.card.metrics))
-    rows = []
-    for key in keys:
-        first = next(v.card.metric(key) for v in measured if v.card.metric(key))
-        cells = []
-        for v in measured:
-            m = v.card.metric(key)
-            cells.append("" if m is None else cell(m.estimate, m.kind == "rate") + (f", {m.unscoreable} unscoreable" if m.unscoreable else ""))
-        rows.append({"name": first.name + (" (%)" if first.kind == "rate" else ""), "better": first.better, "cells": cells})
-    return rows
+    return [{"name": label(first), "cells": cells} for first, cells in rows([v.card for v in measured])]
 
 
 def _target_figures(measured: list[RoundView], config: CycleConfig) -> list[dict]:

@@ -14,6 +14,8 @@ point's name is the scheme and it loads a factory `(rest_of_spec, **options) -> 
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -57,6 +59,19 @@ def load_target(spec: str, **options: Any) -> Target:
         f"unknown model {spec!r}: use {', '.join(_ALIASES)}, hf:PATH, openai:MODEL@URL, "
         "mock:echo|refuse|comply, or an existing model directory"
     )
+
+
+MANIFESTS = ("breakfix-model.json", "breakfix-checkpoint.json")  # the embedded model's, a trained checkpoint's
+
+
+def recorded_manifest(folder: str | Path) -> dict[str, Any] | None:
+    """The manifest breakfix wrote beside a model it prepared or trained (with its weights
+    hash), or None for any other folder."""
+    for name in MANIFESTS:
+        path = Path(folder) / name
+        if path.is_file():
+            return json.loads(path.read_text())
+    return None
 
 
 def local_path(spec: str) -> Path:

@@ -8,7 +8,6 @@ times the tokens per second of one prompt at a time (bench/generation.py).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from breakfix.errors import TargetError
-from breakfix.targets.base import check_conversation, cut_at_stop, register_target, with_system
+from breakfix.targets.base import check_conversation, cut_at_stop, recorded_manifest, register_target, with_system
 from breakfix.types import Conversation, GenerationConfig, Reply
 
 
@@ -73,11 +72,9 @@ class HFTarget:
         """What identifies these weights: the recorded hash of a breakfix-made checkpoint, else a
         hash of the safetensors files (once per process)."""
         path = Path(self.path)
-        for manifest in ("breakfix-model.json", "breakfix-checkpoint.json"):
-            if (path / manifest).is_file():
-                recorded = json.loads((path / manifest).read_text()).get("weights_sha256")
-                if recorded:
-                    return f"sha256:{recorded}"
+        recorded = (recorded_manifest(path) or {}).get("weights_sha256") if path.is_dir() else None
+        if recorded:
+            return f"sha256:{recorded}"
         digest = hashlib.sha256()
         for weights in sorted(path.glob("*.safetensors")) if path.is_dir() else []:
             with open(weights, "rb") as f:

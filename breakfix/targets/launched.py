@@ -72,9 +72,7 @@ class LaunchedServer:
 
 def served_name(spec: str) -> str:
     """A name that changes with the weights: a checkpoint's manifest hash, else the spec."""
-    identity = spec
-    for manifest in ("breakfix-checkpoint.json", "breakfix-model.json"):
-        path = Path(spec.removeprefix("hf:")) / manifest
-        if path.is_file():
-            identity = json.loads(path.read_text()).get("weights_sha256", spec)
+    from breakfix.targets.base import recorded_manifest
+
+    identity = (recorded_manifest(spec.removeprefix("hf:")) or {}).get("weights_sha256") or spec
     return "breakfix-" + hashlib.sha256(identity.encode()).hexdigest()[:12]
