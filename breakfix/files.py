@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -15,16 +16,24 @@ from pydantic import BaseModel, ValidationError
 from breakfix.errors import InputError
 from breakfix.types import Conversation, Message
 
+MAX_LINE_BYTES = 8 << 20  # one JSONL record over 8 MiB is a broken file, not a prompt
+
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, object) for each non-blank line; a bad line names file:line."""
+    """Yield (line number, object) for each non-blank line; a bad line names file:line.
+
+    Read as bytes and decoded line by line, so bytes that are not UTF-8 (or a line too long to
+    be a record) are reported with their line instead of as a traceback."""
     path = Path(path)
     try:
-        handle = open(path, encoding="utf-8")
+        handle = open(path, "rb")
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror or exc}") from None
     with handle:
-        for number, line in enumerate(handle, start=1):
+        number = 0
+        while raw := _read_line(handle, path, number + 1):
+            number += 1
+            line = _decode(raw, path, number)
             if not line.strip():
                 continue
             try:
@@ -34,6 +43,23 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if not isinstance(value, dict):
                 raise InputError(f"{path}:{number}: expected a JSON object, got {type(value).__name__}")
             yield number, value
+
+
+def _read_line(handle: IO[bytes], path: Path, number: int) -> bytes:
+    try:
+        raw = handle.readline(MAX_LINE_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_LINE_BYTES:
+        raise InputError(f"{path}:{number}: line longer than {MAX_LINE_BYTES >> 20} MiB")
+    return raw
+
+
+def _decode(raw: bytes, path: Path, number: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}:{number}: not UTF-8 text (bad byte at column {exc.start + 1})") from None
 
 
 class PromptItem(BaseModel):
@@ -47,22 +73,29 @@ def read_prompts(path: str | Path) -> list[PromptItem]:
     from a `.txt` file with one prompt per line."""
     path = Path(path)
     if path.suffix == ".txt":
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise InputError(f"{path}: {exc.strerror or exc}") from None
-        items = [PromptItem(id=str(n), conversation=[Message(role="user", content=t.strip())])
-                 for n, t in enumerate(lines, start=1) if t.strip()]
+        numbered = [(n, PromptItem(id=str(n), conversation=[Message(role="user", content=t.strip())]))
+                    for n, t in enumerate(_text_lines(path), start=1) if t.strip()]
     else:
-        items = [_prompt_item(path, n, row) for n, row in read_jsonl(path)]
-    if not items:
+        numbered = [(n, _prompt_item(path, n, row)) for n, row in read_jsonl(path)]
+    if not numbered:
         raise InputError(f"{path}: no prompts")
-    seen: set[str] = set()
-    for item in items:
+    seen: dict[str, int] = {}
+    for number, item in numbered:
         if item.id in seen:
-            raise InputError(f"{path}: id {item.id!r} appears more than once")
-        seen.add(item.id)
-    return items
+            raise InputError(f"{path}:{number}: id {item.id!r} appears more than once (first on line {seen[item.id]})")
+        seen[item.id] = number
+    return [item for _, item in numbered]
+
+
+def _text_lines(path: Path) -> list[str]:
+    lines = []
+    try:
+        with open(path, "rb") as handle:
+            while raw := _read_line(handle, path, len(lines) + 1):
+                lines.append(_decode(raw, path, len(lines) + 1))
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror or exc}") from None
+    return lines
 
 
 def _prompt_item(path: Path, number: int, row: dict[str, Any]) -> PromptItem:
@@ -79,25 +112,95 @@ def _prompt_item(path: Path, number: int, row: dict[str, Any]) -> PromptItem:
             raise InputError(f"{where}: the last message must come from the user")
     else:
         raise InputError(f"{where}: needs a non-empty 'prompt' string or a 'messages' list")
+    if "id" in row and not isinstance(row["id"], str | int):
+        raise InputError(f"{where}: 'id' must be a string or an integer, not {type(row['id']).__name__}")
     meta = {k: v for k, v in row.items() if k not in ("id", "prompt", "messages")}
     return PromptItem(id=str(row.get("id", number)), conversation=conversation, meta=meta)
 
 
+# --- writing ------------------------------------------------------------------------------------
+
+
+def _destination(path: Path) -> Path:
+    """Where writing `path` really lands: through symlinks to their target, so a link stays a link."""
+    real = Path(os.path.realpath(path))
+    if real.is_dir():
+        raise InputError(f"{path}: is a directory; give a file path")
+    return real
+
+
+def _is_special(real: Path) -> bool:
+    """An existing file that is not a regular file (a device such as /dev/null, a FIFO): it is
+    written in place, never replaced by a renamed temp file."""
+    try:
+        return not stat.S_ISREG(os.stat(real).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _new_file_mode(real: Path) -> int:
+    """Keep an existing file's permissions; a new one gets what `open()` would give (0666 - umask)."""
+    try:
+        return stat.S_IMODE(os.stat(real).st_mode)
+    except FileNotFoundError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
+def check_writable(path: str | Path) -> None:
+    """Fail now, before hours of generation, if `path` cannot be written (a directory, a
+    read-only folder or file system). Probes by creating and removing a temp file beside it."""
+    path = Path(path)
+    real = _destination(path)
+    if _is_special(real):
+        if not os.access(real, os.W_OK):
+            raise InputError(f"{path}: cannot write (permission denied)")
+        return
+    folder = real.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.", dir=folder)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
 @contextmanager
 def atomic_writer(path: str | Path) -> Iterator[IO[str]]:
-    """Write to a temp file beside `path` and rename over it only when the block succeeds."""
+    """Write to a temp file beside `path` and rename over it only when the block succeeds.
+
+    A symlink is written through (its target is replaced, the link kept); a device or FIFO is
+    written in place; the file gets the permissions `open()` would give. Errors name `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    real = _destination(path)
+    try:
+        if _is_special(real):
+            with open(real, "w", encoding="utf-8") as handle:
+                yield handle
+            return
+        real.parent.mkdir(parents=True, exist_ok=True)
+        mode = _new_file_mode(real)
+        fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.", dir=real.parent)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        os.chmod(tmp, mode)
+        os.replace(tmp, real)
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename in (None, tmp, str(real)):
+            raise _write_error(path, exc) from None
         raise
+
+
+def _write_error(path: Path, exc: OSError) -> InputError:
+    return InputError(f"{path}: cannot write ({exc.strerror or exc})")
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
