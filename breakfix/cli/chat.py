@@ -7,6 +7,7 @@ from rich.markup import escape
 
 from breakfix.cli.common import MaxNewTokens, Model, Seed, System, Temperature, err, load, out
 from breakfix.errors import BreakfixError
+from breakfix.redact import terminal_safe
 from breakfix.types import GenerationConfig, Message
 
 
@@ -26,7 +27,7 @@ def chat(
         reply = target.chat([[Message(role="user", content=prompt)]], config)[0]
         if reply.error:
             raise BreakfixError(reply.error)
-        out.print(reply.content, markup=False, highlight=False)
+        out.print(terminal_safe(reply.content), markup=False, highlight=False)
         return
     err.print(f"[dim]chatting with {target.name}; /reset clears the history, /exit or Ctrl-D leaves[/]")
     history: list[Message] = []
@@ -45,8 +46,8 @@ def chat(
         history.append(Message(role="user", content=text))
         reply = target.chat([history], config)[0]
         if reply.error:
-            err.print(f"[red]error:[/] {reply.error}")
+            err.print(f"[red]error:[/] {escape(terminal_safe(reply.error))}")
             history.pop()
             continue
         history.append(reply.message)
-        out.print(f"[bold]model>[/] {escape(reply.content)}", highlight=False)
+        out.print(f"[bold]model>[/] {escape(terminal_safe(reply.content))}", highlight=False)

@@ -9,14 +9,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from breakfix.cli.common import StorePath, open_store, out
-from breakfix.redact import redact
+from breakfix.redact import possibly_harmful, redact, terminal_safe
 
 app = typer.Typer(no_args_is_help=True, help="Inspect runs in the store.")
-
-
-def _possibly_harmful(meta: dict) -> bool:
-    """A reply to a request marked harmful, or one a judge scored any harm in (severity >= 1)."""
-    return meta.get("harmful") is True or (meta.get("severity") or 0) >= 1
 
 
 @app.command("list")
@@ -41,16 +36,20 @@ def show_run(
     with open_store(store) as db:
         record = db.run(run)
         conversations = db.conversations(record.id, limit=transcripts)
+        severities: dict[str, list[float | None]] = {}
+        for stored in db.scores(record.id):
+            if stored.score.kind == "harm":
+                severities.setdefault(stored.conversation_id, []).append(stored.score.value)
     out.print(f"[bold]{record.id}[/]  {record.kind}  {record.status}  model={record.model}")
     out.print(f"created {record.created_at}  finished {record.finished_at or '-'}")
     if record.error:
-        out.print(f"[red]error:[/] {escape(record.error)}")
+        out.print(f"[red]error:[/] {escape(terminal_safe(record.error))}")
     out.print("counts: " + ", ".join(f"{k}={v}" for k, v in record.counts.items()))
     if record.config:
         out.print("config: " + escape(json.dumps(record.config, sort_keys=True)), soft_wrap=True)
     for conv in conversations:
         out.rule(f"{conv.purpose} {conv.item_id or conv.id[:8]}")
-        hide = _possibly_harmful(conv.meta) and not show_harmful
+        hide = possibly_harmful(conv.meta, severities.get(conv.id, ())) and not show_harmful
         for message in conv.messages:
             text = redact(message.content) if hide and message.role == "assistant" else message.content
-            out.print(f"[bold]{message.role}:[/] {escape(text)}", highlight=False)
+            out.print(f"[bold]{message.role}:[/] {escape(terminal_safe(text))}", highlight=False)
