@@ -117,3 +117,17 @@ def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
 def check_conversation(conversation: Conversation) -> None:
     if not conversation or conversation[-1].role != "user":
         raise TargetError("a conversation must end with a user message")
+
+
+BLOCKED = "blocked by the provider's content filter"
+
+
+def blocked(detail: str) -> Reply:
+    """A reply a provider's content filter withheld. It carries `error`, so no caller stores it
+    as the model's answer or scores it as a refusal; `is_blocked` tells it from a failure, so
+    reports can count the platform's refusals apart from the model's."""
+    return Reply(finish_reason="error", error=f"{BLOCKED} ({detail})")
+
+
+def is_blocked(reply: Reply) -> bool:
+    return reply.error is not None and reply.error.startswith(BLOCKED)

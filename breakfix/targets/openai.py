@@ -1,11 +1,16 @@
 """Any OpenAI-compatible `/v1/chat/completions` endpoint: vLLM, Ollama, llama.cpp, hosted APIs,
 or another breakfix's `breakfix serve`.
 
-Requests run concurrently (bounded), time out, and are retried with exponential backoff on
-429, 5xx, timeouts and connection errors. What cannot get better by retrying (a bad key, an
-unknown model or URL, a reply that is not JSON) raises `TargetError` at once. A request that
-still fails after its retries comes back as a `Reply` with `error` set, so one bad request does
-not throw away the rest of a batch.
+Requests run concurrently (bounded) and are retried with exponential backoff on 429, 5xx,
+timeouts and connection errors. Each attempt has an overall deadline (`timeout_s`, default 60 s
+or `BREAKFIX_OPENAI_TIMEOUT`), so a server that trickles bytes cannot hang a run; a timeout is
+retried once only, since a silent server tends to stay silent. What cannot get better by
+retrying and concerns every request (a bad key, an unknown model or URL, a reply that is not
+JSON) raises `TargetError` at once. A request that fails on its own (a 400 for this prompt, or
+still failing after its retries) comes back as a `Reply` with `error` set, so one bad request
+does not throw away the rest of a batch. A provider's content filter (Azure's 400
+`content_filter`, or `finish_reason: content_filter`) comes back as a blocked reply (see
+`targets.base.blocked`): the platform refused, not the model.
 """
 
 from __future__ import annotations
@@ -21,16 +26,32 @@ from typing import Any
 import httpx
 
 from breakfix.errors import TargetError
-from breakfix.targets.base import check_conversation, register_target, with_system
+from breakfix.targets.base import blocked, check_conversation, register_target, with_system
 from breakfix.types import Conversation, GenerationConfig, Reply
 
 _RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
+TIMEOUT_ENV = "BREAKFIX_OPENAI_TIMEOUT"
 
 
 class _Retry(Exception):
-    def __init__(self, reason: str, wait_s: float | None = None):
+    def __init__(self, reason: str, wait_s: float | None = None, timed_out: bool = False):
         super().__init__(reason)
         self.wait_s = wait_s
+        self.timed_out = timed_out
+
+
+def default_timeout() -> float:
+    """Seconds one request may take in all: `BREAKFIX_OPENAI_TIMEOUT`, else 60."""
+    raw = os.environ.get(TIMEOUT_ENV)
+    if raw is None or not raw.strip():
+        return 60.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise TargetError(f"{TIMEOUT_ENV}={raw!r}: expected a number of seconds above 0")
+    return value
 
 
 class OpenAITarget:
@@ -43,7 +64,7 @@ class OpenAITarget:
         api_key: str | None = None,
         api_key_env: str = "OPENAI_API_KEY",
         concurrency: int = 8,
-        timeout_s: float = 60.0,
+        timeout_s: float | None = None,
         retries: int = 3,
         backoff_s: float = 0.5,
     ):
@@ -52,7 +73,7 @@ class OpenAITarget:
         self.name = name or f"openai:{model}@{self.base_url}"
         self.api_key = api_key if api_key is not None else os.environ.get(api_key_env)
         self.concurrency = concurrency
-        self.timeout_s = timeout_s
+        self.timeout_s = float(timeout_s) if timeout_s is not None else default_timeout()
         self.retries = retries
         self.backoff_s = backoff_s
         # The remote weights cannot be hashed from here: the endpoint and model name stand for them.
@@ -90,46 +111,67 @@ class OpenAITarget:
 
     async def _with_retries(self, client: httpx.AsyncClient, payload: dict[str, Any]) -> Reply:
         started = time.perf_counter()
-        reason = ""
+        reason, timeouts, attempts = "", 0, 0
         for attempt in range(self.retries + 1):
+            attempts += 1
             try:
                 reply = await self._post(client, payload)
                 reply.latency_s = time.perf_counter() - started
                 return reply
             except _Retry as retry:
                 reason = str(retry)
-                if attempt < self.retries:
+                timeouts += retry.timed_out
+                if attempt < self.retries and timeouts < 2:
                     wait = retry.wait_s or self.backoff_s * 2**attempt * (1 + random.random() / 2)
                     await asyncio.sleep(min(wait, 30.0))
+                else:
+                    break
         return Reply(finish_reason="error", latency_s=time.perf_counter() - started,
-                     error=f"{reason} (after {self.retries + 1} attempts)")
+                     error=f"{reason} (after {attempts} attempts)")
 
     async def _post(self, client: httpx.AsyncClient, payload: dict[str, Any]) -> Reply:
         url = f"{self.base_url}/chat/completions"
         try:
-            response = await client.post("/chat/completions", json=payload)
-        except httpx.TimeoutException:
-            raise _Retry(f"{url}: timed out after {self.timeout_s:g} s") from None
+            # httpx's timeout is per read; the overall deadline stops a server trickling bytes.
+            response = await asyncio.wait_for(client.post("/chat/completions", json=payload), self.timeout_s)
+        except (httpx.TimeoutException, TimeoutError):
+            raise _Retry(f"{url}: timed out after {self.timeout_s:g} s", timed_out=True) from None
         except httpx.TransportError as exc:
             raise _Retry(f"{url}: {type(exc).__name__} ({exc or 'connection failed'})") from None
         if response.status_code in _RETRYABLE:
             raise _Retry(f"{url}: HTTP {response.status_code} {_error_text(response)}", _retry_after(response))
         if response.status_code in (401, 403):
             raise TargetError(f"{url}: HTTP {response.status_code} {_error_text(response)} (check the API key)")
-        if response.status_code >= 400:
-            raise TargetError(f"{url}: HTTP {response.status_code} {_error_text(response)}")
+        if response.status_code in (404, 405):
+            raise TargetError(f"{url}: HTTP {response.status_code} {_error_text(response)} (check the model and URL)")
+        if response.status_code >= 400:  # about this request only: the rest of the batch goes on
+            text = f"HTTP {response.status_code} {_error_text(response)}"
+            if _content_filtered(response):
+                return blocked(text)
+            return Reply(finish_reason="error", error=f"{url}: {text}")
         try:
             body = response.json()
             choice = body["choices"][0]
-            content = choice["message"].get("content") or ""
+            content = choice["message"].get("content")
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             kind = response.headers.get("content-type", "unknown type")
             raise TargetError(f"{url}: the reply is not an OpenAI chat completion ({kind}); "
                               "is this the /v1 URL of an OpenAI-compatible server?") from None
+        if choice.get("finish_reason") == "content_filter":
+            return blocked(f"finish_reason content_filter{' (partial reply dropped)' if content else ''}")
         usage = body.get("usage") or {}
         finish = "length" if choice.get("finish_reason") == "length" else "stop"
-        return Reply(content=content, finish_reason=finish,
+        return Reply(content=content or "", finish_reason=finish,
                      prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"))
+
+
+def _content_filtered(response: httpx.Response) -> bool:
+    """Azure OpenAI answers a filtered prompt with 400 and `error.code` "content_filter"."""
+    try:
+        error = response.json()["error"]
+        return "content_filter" in (str(error.get("code")), str(error.get("type")), str(error.get("innererror", {}).get("code")))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return "content_filter" in response.text[:2000]
 
 
 def _error_text(response: httpx.Response) -> str:
