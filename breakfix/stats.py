@@ -56,3 +56,12 @@ def bootstrap(values: Sequence[float], statistic: Callable[[np.ndarray], float] 
     draws = np.array([statistic(data[rng.integers(0, len(data), len(data))]) for _ in range(samples)])
     low, high = np.percentile(draws, [2.5, 97.5])
     return Rate(n=len(data), value=float(statistic(data)), low=float(low), high=float(high))
+
+
+def mcnemar(only_a: int, only_b: int) -> float:
+    """Exact two-sided McNemar p-value from the discordant pair counts (items only the first
+    measurement flagged, items only the second flagged)."""
+    from scipy.stats import binomtest
+
+    n = only_a + only_b
+    return 1.0 if n == 0 else float(binomtest(min(only_a, only_b), n, 0.5).pvalue)

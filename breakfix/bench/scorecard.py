@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from breakfix.bench.base import Metric
-from breakfix.stats import Rate
+from breakfix.stats import Rate, mcnemar  # noqa: F401  (mcnemar lives in stats; imported here by older code)
 
 SCHEMA_VERSION = 1
 
@@ -123,11 +123,3 @@ def _compare(ma: Metric, mb: Metric, x: np.ndarray, y: np.ndarray, samples: int,
         retention = Rate(n=len(x), value=float(y.mean() / x.mean()), low=float(lo), high=float(hi))
     return Comparison(**common, difference=difference, low=float(low), high=float(high), p=p, significant=significant,
                       verdict=verdict, retention=retention)
-
-
-def mcnemar(only_a: int, only_b: int) -> float:
-    """Exact two-sided McNemar p-value from the discordant pair counts."""
-    from scipy.stats import binomtest
-
-    n = only_a + only_b
-    return 1.0 if n == 0 else float(binomtest(min(only_a, only_b), n, 0.5).pvalue)

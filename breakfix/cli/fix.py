@@ -95,7 +95,7 @@ def train(base: str = typer.Option("smollm2-135m", "--base", help="The model to 
     """SFT, then DPO with the SFT result as reference; resumes a stage from its last checkpoint."""
     from breakfix.config import TrainConfig, load_yaml
     from breakfix.targets.base import local_path
-    from breakfix.train import MANIFEST, complete, dpo, sft
+    from breakfix.train import post_train
     from breakfix.train.data import read_rows
 
     settings = load_yaml(config, TrainConfig, "train") if config else TrainConfig()
@@ -103,51 +103,48 @@ def train(base: str = typer.Option("smollm2-135m", "--base", help="The model to 
     start = local_path(base)
     sft_rows = read_rows(sft_data, "sft")
     dpo_rows = read_rows(dpo_data, "dpo") if dpo_data and dpo_data.stat().st_size else []
-    trained, model = [], start
-    for stage, rows, data in (("sft", sft_rows, sft_data), ("dpo", dpo_rows, dpo_data)):
-        if not rows:
-            out.print(f"[yellow]no {stage} examples[/] (no harmful findings to prefer against): skipping {stage.upper()}")
-            continue
-        folder = output / stage
-        if complete(folder / "model"):
-            out.print(f"{stage}: already complete at {folder / 'model'}")
-            result = json.loads((folder / "model" / MANIFEST).read_text())
-        else:
-            with _bar(stage) as progress:
-                result = (sft if stage == "sft" else dpo)(model, rows, folder, settings, progress).model_dump()
-        trained.append((stage, model, data, result))
-        model = folder / "model"
-        out.print(f"{stage}: {result['steps']} steps, loss {result['losses'][0]:.3f} -> {result['losses'][-1]:.3f}, "
-                  f"{result['truncated']} prompts cut to fit, {result['seconds']:.0f} s -> {model}")
+    with _bar() as progress:
+        result = post_train(start, sft_rows, dpo_rows, output, settings, progress,
+                            say=lambda text: out.print(f"[yellow]{escape(text)}[/]"))
+    for stage, r in result.stages.items():
+        out.print(f"{stage}: {r.steps} steps ({r.precision}), loss {r.losses[0]:.3f} -> {r.losses[-1]:.3f}, "
+                  f"{r.truncated} prompts cut to fit, {r.seconds:.0f} s -> {r.path}")
+    for failure in result.failures:
+        out.print(f"[red]failed:[/] {escape(failure)}")
+    out.print(f"{len(result.candidates)} candidates: " + ", ".join(c.name for c in result.candidates))
     # Under `accelerate launch` every process runs this command; only the main one keeps records.
     if os.environ.get("RANK", "0") != "0":
         return
+    data = {"sft": sft_data, "dpo": dpo_data}
     with open_store(store) as db:
         run_id = db.create_run("train", model=str(start), config={"sft": str(sft_data), "dpo": str(dpo_data) if dpo_data else None,
                                                                   **settings.model_dump()})
         parent = None
-        for stage, stage_base, data, result in trained:
-            parent = db.add_checkpoint(run_id, output / stage / "model", result["weights_sha256"], {
-                "stage": stage, "base": str(stage_base), "data": str(data),
-                "data_sha256": hashlib.sha256(Path(data).read_bytes()).hexdigest(), "config": settings.model_dump(),
-                "steps": result["steps"], "losses": result["losses"], "truncated": result["truncated"],
-                "seconds": result["seconds"], "train_tokens": result["train_tokens"]}, parent_id=parent)
+        for stage, r in result.stages.items():
+            parent = db.add_checkpoint(run_id, Path(r.path), r.weights_sha256, {
+                "stage": stage, "base": r.parent, "data": str(data[stage]),
+                "data_sha256": hashlib.sha256(Path(data[stage]).read_bytes()).hexdigest(), "config": settings.model_dump(),
+                "steps": r.steps, "losses": r.losses, "truncated": r.truncated, "seconds": r.seconds,
+                "train_tokens": r.train_tokens, "precision": r.precision,
+                "candidates": [c.model_dump() for c in r.candidates]}, parent_id=parent)
         db.finish_run(run_id)
-    out.print(f"checkpoint: {model} (run {run_id})")
+    if result.model is None:
+        raise InputError("no stage finished training: " + "; ".join(result.failures))
+    out.print(f"checkpoint: {result.model} (run {run_id})")
 
 
-def _bar(stage: str):
+def _bar():
     from contextlib import contextmanager
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     @contextmanager
     def bar():
-        columns = (TextColumn(f"{stage}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
-                   TimeElapsedColumn())
+        columns = (TextColumn("{task.fields[stage]}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn())
         with Progress(*columns, console=err) as progress:
-            task = progress.add_task(stage, total=None, loss="-")
-            yield lambda step, total, loss: progress.update(task, completed=step, total=total,
-                                                             loss="-" if loss is None else f"{loss:.3f}")
+            task = progress.add_task("train", total=None, loss="-", stage="")
+            yield lambda stage, step, total, loss: progress.update(task, completed=step, total=total, stage=stage,
+                                                                    loss="-" if loss is None else f"{loss:.3f}")
 
     return bar()

@@ -1,0 +1,102 @@
+"""Post-training, the one entry point: SFT, then DPO from the SFT result, each resumable, in this
+process or launched (`train.launcher`), with the candidates saved along the way. `breakfix train`
+and the loop both call `post_train`, so the sequence cannot differ between them.
+
+A stage whose loss turns non-finite is recorded in `failures` and the stages after it are skipped;
+the candidates saved before it still stand (the loop scores what there is).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from breakfix.config import TrainConfig
+from breakfix.errors import BreakfixError
+from breakfix.files import write_jsonl
+from breakfix.train.trainer import MANIFEST, NonFiniteLoss, StageResult, complete, dpo, sft
+
+StageProgress = Callable[[str, int, int, float | None], None]  # stage, step, total, loss
+
+
+class Candidate(BaseModel):
+    """A model the loop may promote: a stage's end, or a point saved along training."""
+
+    name: str          # sft@12 (step 12 of SFT), sft (its end), dpo@4, dpo
+    stage: str
+    step: int
+    path: str          # a merged, loadable model folder
+    weights_sha256: str
+
+
+class PostTrainResult(BaseModel):
+    model: str | None                   # the last finished stage's model folder (None: none finished)
+    stages: dict[str, StageResult]
+    candidates: list[Candidate]
+    failures: list[str] = []
+
+
+def post_train(base: str | Path, sft_rows: list[dict], dpo_rows: list[dict], out: Path, settings: TrainConfig,
+               progress: StageProgress | None = None, say: Callable[[str], None] | None = None) -> PostTrainResult:
+    """SFT on `sft_rows`, then DPO on `dpo_rows` from the SFT result (a stage without rows is
+    skipped), into `out/sft`, `out/dpo`. A finished stage is read back, not retrained."""
+    current, stages, candidates, failures = Path(str(base)), {}, [], []
+    for stage, rows in (("sft", sft_rows), ("dpo", dpo_rows)):
+        if not rows:
+            if say:
+                say(f"no {stage} examples: skipping {stage.upper()}")
+            continue
+        folder = out / stage
+        try:
+            result = _stage(stage, current, rows, folder, settings, progress)
+        except NonFiniteLoss as exc:
+            failures.append(str(exc))
+            candidates += _saved(stage, folder)  # what was saved before the loss went bad
+            break
+        stages[stage] = result
+        candidates += [Candidate(name=f"{stage}@{c.step}", stage=stage, step=c.step, path=c.path,
+                                 weights_sha256=c.weights_sha256) for c in result.candidates]
+        candidates.append(Candidate(name=stage, stage=stage, step=result.steps, path=result.path,
+                                    weights_sha256=result.weights_sha256))
+        current = folder / "model"
+    model = str(current) if stages else None
+    return PostTrainResult(model=model, stages=stages, candidates=candidates, failures=failures)
+
+
+def _stage(stage: str, base: Path, rows: list[dict], folder: Path, settings: TrainConfig, progress) -> StageResult:
+    if complete(folder / "model"):
+        manifest = json.loads((folder / "model" / MANIFEST).read_text())
+        return StageResult.model_validate({"path": str(folder / "model"), **manifest})
+    if settings.launcher:
+        return launch(stage, base, rows, folder, settings)
+    report = (lambda step, total, loss: progress(stage, step, total, loss)) if progress else None
+    return (sft if stage == "sft" else dpo)(base, rows, folder, settings, report)
+
+
+def _saved(stage: str, folder: Path) -> list[Candidate]:
+    """Candidates a stage merged before it failed (their manifests are complete)."""
+    out = []
+    for model in sorted((folder / "candidates").glob("step-*/model"), key=lambda p: int(p.parent.name.split("-")[1])):
+        if complete(model):
+            m = json.loads((model / MANIFEST).read_text())
+            out.append(Candidate(name=f"{stage}@{m['step']}", stage=stage, step=m["step"], path=str(model),
+                                 weights_sha256=m["weights_sha256"]))
+    return out
+
+
+def launch(stage: str, base: Path, rows: list[dict], out: Path, settings: TrainConfig) -> StageResult:
+    """Train one stage in processes of its own (`train.launcher`, e.g. accelerate on GPUs)."""
+    out.mkdir(parents=True, exist_ok=True)
+    config, data = out / "train-config.json", out / "data.jsonl"
+    config.write_text(settings.model_dump_json())
+    write_jsonl(data, rows)
+    argv = [*shlex.split(settings.launcher), "-m", "breakfix.train", stage, str(base), str(data), str(out), str(config)]
+    status = subprocess.run(argv).returncode
+    if status != 0 or not complete(out / "model"):
+        raise BreakfixError(f"training {stage} failed (exit status {status}): {' '.join(argv)}")
+    return StageResult.model_validate({"path": str(out / "model"), **json.loads((out / "model" / MANIFEST).read_text())})
