@@ -261,6 +261,15 @@ def _contrast(root: Path | None) -> list[Seed]:
     return seeds
 
 
+@source("breakfix.lookalikes", "our benign look-alikes: the same intent in five phrasings", "Apache-2.0 (breakfix)",
+        scheme="breakfix")
+def _lookalikes(root: Path | None) -> list[Seed]:
+    """Benign prompts that share a harm category's words and shapes, so refusing them is over-refusal."""
+    return [_seed("breakfix.lookalikes", r["id"], kind="benign", text=r["prompt"], category=BENIGN, resembles=r["category"],
+                  labels=(r["category"],), family=f"lookalike:{r['family']}", tags=(f"shape:{r['shape']}", "type:lookalike"))
+            for r in _own("lookalikes.jsonl")]
+
+
 @source("breakfix.helpful", "our general helpful instructions (helpfulness retention)", "Apache-2.0 (breakfix)")
 def _helpful(root: Path | None) -> list[Seed]:
     return [_seed("breakfix.helpful", r["id"], kind="instruction", text=r["prompt"], category=BENIGN, tags=(f"domain:{r['domain']}",))
