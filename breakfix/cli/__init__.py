@@ -7,6 +7,7 @@ Heavy libraries (torch, transformers) are imported inside the commands that need
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 import click
 import typer
@@ -19,19 +20,33 @@ class _Group(TyperGroup):
     """Turns user errors into one line on stderr and exit status 1 (tracebacks under --debug)."""
 
     def invoke(self, ctx: click.Context):
+        from pydantic import ValidationError
+
         try:
             return super().invoke(ctx)
-        except (BreakfixError, OSError) as exc:
+        except (BreakfixError, OSError, sqlite3.Error, ValidationError, UnicodeDecodeError) as exc:
             if ctx.params.get("debug"):
                 raise
-            message = str(exc) if isinstance(exc, BreakfixError) else _os_error(exc)
-            click.echo(f"error: {message}", err=True)
+            click.echo(f"error: {_one_line(exc)}", err=True)
             ctx.exit(1)
 
 
-def _os_error(exc: OSError) -> str:
-    where = f": {exc.filename}" if exc.filename else ""
-    return f"{exc.strerror or exc}{where}"
+def _one_line(exc: Exception) -> str:
+    """What went wrong, in one line: user errors as written; an OS or store failure (a full disk,
+    a read-only folder) with what it hit; an invalid value with the field it is in."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc.strerror or exc)
+    if isinstance(exc, sqlite3.Error):
+        return f"the run store failed: {exc}"
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return f"invalid {exc.title}{f' {where}' if where else ''}: {first['msg']}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+    return str(exc)
 
 
 app = typer.Typer(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
+from breakfix.errors import BreakfixError
 from breakfix.paths import default_store
 from breakfix.types import Conversation, GenerationConfig, Reply
 
@@ -45,8 +46,10 @@ def load(spec: str, batch_size: int | None = None) -> Target:
 
 
 def chat_with_progress(target: Target, conversations: Sequence[Conversation], config: GenerationConfig,
-                       label: str = "generating") -> list[Reply]:
-    """Answer in chunks of one batch, advancing a progress bar after each."""
+                       label: str = "generating",
+                       on_batch: Callable[[int, list[Reply]], None] | None = None) -> list[Reply]:
+    """Answer in chunks of one batch, advancing a progress bar after each; `on_batch(start, replies)`
+    sees each chunk as it comes (to store it before the next, so a kill loses one batch at most)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     chunk = getattr(target, "batch_size", 16)
@@ -56,10 +59,23 @@ def chat_with_progress(target: Target, conversations: Sequence[Conversation], co
         task = progress.add_task(label, total=len(conversations))
         for start in range(0, len(conversations), chunk):
             part = conversations[start : start + chunk]
-            replies.extend(target.chat(part, config))
+            answered = target.chat(part, config)
+            if on_batch is not None:
+                on_batch(start, answered)
+            replies.extend(answered)
             progress.advance(task, len(part))
     return replies
 
 
 def reply_meta(reply: Reply) -> dict:
     return reply.model_dump(exclude={"content"}, exclude_none=True)
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as one line, for a run's `error` column."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    text = str(exc).strip().splitlines()
+    return text[0] if text and isinstance(exc, BreakfixError) else f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")

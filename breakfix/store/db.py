@@ -38,6 +38,11 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
+def config_key(config: dict[str, Any]) -> str:
+    """A config's id: the sha256 of its canonical JSON, so equal configs share one row."""
+    return hashlib.sha256(canonical_json(config).encode()).hexdigest()
+
+
 class RunRecord(BaseModel):
     id: str
     kind: str
@@ -85,6 +90,8 @@ class Store:
         try:
             self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
             self.conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:  # read-only, full, locked: the file may be fine
+            raise InputError(f"{self.path}: cannot open the store ({exc})") from None
         except sqlite3.DatabaseError as exc:
             raise InputError(f"{self.path}: not a breakfix store ({exc})") from None
         self.conn.execute("PRAGMA foreign_keys=ON")
@@ -139,7 +146,7 @@ class Store:
 
     def put_config(self, config: dict[str, Any]) -> str:
         body = canonical_json(config)
-        config_id = hashlib.sha256(body.encode()).hexdigest()
+        config_id = config_key(config)
         with self.transaction() as tx:
             tx.execute("INSERT INTO configs (id, body) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
                        (config_id, body))
@@ -158,6 +165,14 @@ class Store:
                 (run_id, kind, "running", model, config_id, now()),
             )
         return run_id
+
+    def unfinished_run(self, kind: str, *, model: str | None, config: dict[str, Any]) -> str | None:
+        """The newest run of this kind, model and exact config that did not complete (killed,
+        failed, interrupted): what a rerun of the same command resumes."""
+        row = self.conn.execute(
+            "SELECT id FROM runs WHERE kind = ? AND model IS ? AND config_id = ? AND status != 'completed' "
+            "ORDER BY created_at DESC LIMIT 1", (kind, model, config_key(config))).fetchone()
+        return row[0] if row else None
 
     # --- the loop's steps ----------------------------------------------------------------------
 

@@ -1,0 +1,157 @@
+"""`breakfix generate` never leaves a run `running`, keeps a batch when one request fails,
+records content-filtered requests as blocked, and resumes after a kill without duplicates."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from typer.testing import CliRunner
+
+from breakfix.cli import app
+from breakfix.store import Store
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def prompts(tmp_path, texts):
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps({"id": f"q{i}", "prompt": t}) + "\n" for i, t in enumerate(texts)))
+    return path
+
+
+def statuses(store):
+    with Store(store) as db:
+        return [(r.status, r.error) for r in db.runs()]
+
+
+class _Provider(BaseHTTPRequestHandler):
+    def do_POST(self):
+        prompt = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["messages"][-1]["content"]
+        if prompt == "html":
+            return self._send(200, b"<html>login</html>", "text/html")
+        if prompt == "bad":
+            body = {"error": {"message": "this prompt is invalid", "type": "invalid_request_error"}}
+            return self._send(400, json.dumps(body).encode())
+        if prompt == "azure":
+            return self._send(400, json.dumps({"error": {"message": "filtered", "code": "content_filter"}}).encode())
+        choice = ({"message": {"role": "assistant", "content": None}, "finish_reason": "content_filter"} if prompt == "filtered"
+                  else {"message": {"role": "assistant", "content": prompt.upper()}, "finish_reason": "stop"})
+        self._send(200, json.dumps({"choices": [{"index": 0, **choice}]}).encode())
+
+    def _send(self, status, data, kind="application/json"):
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def provider():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Provider)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"openai:m@http://127.0.0.1:{server.server_port}/v1"
+    server.shutdown()
+
+
+def test_an_unwritable_output_fails_before_any_run_starts(tmp_path):
+    src = prompts(tmp_path, ["a"])
+    result = invoke("generate", "-m", "mock:echo", "-i", src, "-o", tmp_path, "--store", tmp_path / "s.db")
+    assert result.exit_code == 1 and f"error: {tmp_path}: is a directory" in result.output
+    assert ".p.jsonl" not in result.output and not (tmp_path / "s.db").exists()
+
+
+@pytest.mark.timeout(60)
+def test_one_400_keeps_the_batch_and_filtered_requests_are_blocked(tmp_path, provider):
+    src = prompts(tmp_path, ["one", "bad", "azure", "two", "filtered"])
+    out, store = tmp_path / "o.jsonl", tmp_path / "s.db"
+    result = invoke("generate", "-m", provider, "-i", src, "-o", out, "--store", store)
+    text = " ".join(result.output.split())  # rich wraps long lines
+    assert result.exit_code == 1 and "1 of 5 requests failed" in text and "this prompt is invalid" in text
+    assert "2 blocked by the provider's content filter" in text
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["status"], r["response"]) for r in rows] == [
+        ("ok", "ONE"), ("error", None), ("blocked", None), ("ok", "TWO"), ("blocked", None)]
+    with Store(store) as db:
+        [run] = db.runs()
+        convs = db.conversations(run.id)
+    assert (run.status, run.error) == ("failed", "1 requests failed")
+    replied = [c for c in convs if c.messages[-1].role == "assistant"]
+    assert sorted(c.messages[-1].content for c in replied) == ["ONE", "TWO"]  # a blocked one is never an empty reply
+    assert sorted(c.item_id for c in convs if "blocked" in c.meta) == ["q2", "q4"]
+
+
+@pytest.mark.timeout(60)
+def test_a_reply_that_is_not_json_fails_the_run_in_one_line(tmp_path, provider):
+    result = invoke("generate", "-m", provider, "-i", prompts(tmp_path, ["html"]), "-o", tmp_path / "o.jsonl",
+                    "--store", tmp_path / "s.db")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    [(status, error)] = statuses(tmp_path / "s.db")
+    assert status == "failed" and "not an OpenAI chat completion" in error
+
+
+def test_a_full_disk_under_the_store_fails_the_run_in_one_line(tmp_path, monkeypatch):
+    def full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Store, "add_conversation", full)
+    result = invoke("generate", "-m", "mock:echo", "-i", prompts(tmp_path, ["a", "b"]), "-o", tmp_path / "o.jsonl",
+                    "--store", tmp_path / "s.db")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().splitlines()[-1] == "error: the run store failed: database or disk is full"
+    monkeypatch.undo()
+    assert statuses(tmp_path / "s.db") == [("failed", "OperationalError: database or disk is full")]
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.timeout(120)
+def test_a_kill_during_store_writes_then_a_rerun_resumes_without_duplicates(tmp_path):
+    n = 3000
+    src = prompts(tmp_path, [f"prompt {i}" for i in range(n)])
+    store, out = tmp_path / "s.db", tmp_path / "o.jsonl"
+    command = [sys.executable, "-m", "breakfix", "generate", "-m", "mock:echo", "-i", str(src), "-o", str(out),
+               "--store", str(store), "--batch-size", "50"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while _stored(store) < 200 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    first = _stored(store)
+    assert 0 < first < n and not out.exists()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=100)
+    assert done.returncode == 0, done.stderr
+    assert "resuming run" in done.stderr and "prompts already answered" in done.stderr
+    with Store(store) as db:
+        [run] = db.runs()
+        assert run.status == "completed"
+        assert db.run(run.id).counts["conversations"] == n
+    assert len(out.read_text().splitlines()) == n
+    again = invoke("generate", "-m", "mock:echo", "-i", src, "-o", out, "--store", store, "--batch-size", "50")
+    assert again.exit_code == 0 and len(statuses(store)) == 2  # a completed run is not resumed: a new one
+
+
+def _stored(store):
+    if not store.exists():
+        return 0
+    try:
+        with sqlite3.connect(store, timeout=5) as conn:
+            return conn.execute("SELECT COUNT(*) FROM conversations").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
