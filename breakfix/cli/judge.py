@@ -109,13 +109,19 @@ def score(
         raise InputError("give either --input FILE with --output FILE, or --run RUN")
     scorer = _judge(judge, judge_model, samples)
     if input is not None:
-        rows = []
+        from pydantic import ValidationError
+
+        rows, items = [], []
         for number, row in read_jsonl(input):
             if not isinstance(row.get("messages"), list) or not isinstance(row.get("response"), str):
                 raise InputError(f"{input}:{number}: needs 'messages' and a 'response' string (as `breakfix generate` writes)")
+            try:
+                items.append(JudgeInput(conversation=[Message.model_validate(m) for m in row["messages"]],
+                                        response=row["response"], context=row.get("context"), category=row.get("category")))
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                raise InputError(f"{input}:{number}: bad message: {first['msg']} ({'.'.join(map(str, first['loc']))})") from None
             rows.append(row)
-        items = [JudgeInput(conversation=[Message.model_validate(m) for m in r["messages"]], response=r["response"],
-                            context=r.get("context"), category=r.get("category")) for r in rows]
         scores = scorer.score(items)
         write_jsonl(output, [{**r, "score": s.model_dump(mode="json")} for r, s in zip(rows, scores)])
         err.print(f"wrote {len(rows)} scored rows to {output}")
