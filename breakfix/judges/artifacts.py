@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 SALT = "breakfix-judges-v1"
 RATIOS = {"fix": 0.6, "dev": 0.1, "eval": 0.3}
 _CODE = ("artifacts.py", "features.py", "refusal.py", "harm.py", "groundedness.py")
-_OURS = ("refusal_examples.jsonl", "harm_examples.jsonl", "groundedness_examples.jsonl")
+_OURS = ("refusal_examples.jsonl", "refusal_examples_2.jsonl", "harm_examples.jsonl", "harm_examples_2.jsonl",
+         "groundedness_examples.jsonl")
 
 
 @dataclass(frozen=True)
@@ -56,15 +57,16 @@ def our_examples(name: str) -> list[dict]:
     text = resources.files("breakfix.resources").joinpath("judges", name).read_text(encoding="utf-8")
     rows = [json.loads(line) for line in text.splitlines() if line.strip()]
     for row in rows:
-        row["split"] = split_of(f"{name}:{row['id']}", SALT, RATIOS)
+        # Replies to one request share a family, so a split never separates them.
+        row["split"] = split_of(f"{name}:{row.get('family') or row['id']}", SALT, RATIOS)
     return rows
 
 
 def refusal_examples(catalog) -> list[Example]:
     pyrit = [Example(r.id, r.source, r.prompt, r.response, "full_refusal" if r.refused else "full_compliance", r.split)
              for r in catalog.labelled if r.refused is not None]
-    ours = [Example(r["id"], "breakfix.refusal_examples", r["prompt"], r["response"], r["label"], r["split"])
-            for r in our_examples("refusal_examples.jsonl")]
+    ours = [Example(r["id"], f"breakfix.{stem}", r["prompt"], r["response"], r["label"], r["split"])
+            for stem in ("refusal_examples", "refusal_examples_2") for r in our_examples(f"{stem}.jsonl")]
     return pyrit + ours
 
 
@@ -80,8 +82,9 @@ def unbracket(text: str) -> str:
 def harm_examples(catalog) -> list[Example]:
     pyrit = [Example(r.id, r.source, r.prompt, r.response, 7 * r.harm, r.split, r.category)
              for r in catalog.labelled if r.harm is not None]
-    ours = [Example(r["id"], "breakfix.harm_examples", r["prompt"], unbracket(r["response"]), float(r["severity"]),
-                    r["split"], r["category"]) for r in our_examples("harm_examples.jsonl")]
+    ours = [Example(r["id"], f"breakfix.{stem}", r["prompt"], unbracket(r["response"]), float(r["severity"]),
+                    r["split"], r["category"])
+            for stem in ("harm_examples", "harm_examples_2") for r in our_examples(f"{stem}.jsonl")]
     return pyrit + ours
 
 
