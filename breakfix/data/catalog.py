@@ -82,8 +82,8 @@ def _own_sets_digest() -> str:
     for name in _CODE:
         digest.update((here / name).read_bytes())
     base = resources.files("breakfix.resources")
-    for name in ("sets/contrast.jsonl", "sets/helpful.jsonl", "sets/capability.jsonl", "category_prototypes.jsonl",
-                 "wheels.toml", "attacks/single_turn.yaml"):
+    for name in ("sets/contrast.jsonl", "sets/lookalikes.jsonl", "sets/helpful.jsonl", "sets/capability.jsonl",
+                 "category_prototypes.jsonl", "wheels.toml", "attacks/single_turn.yaml"):
         digest.update(base.joinpath(name).read_bytes())
     return digest.hexdigest()
 
