@@ -13,6 +13,7 @@ but the first byte arrives when the batch is done.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import ipaddress
 import json
 import re
@@ -51,6 +52,10 @@ class _InMessage(BaseModel):
         return Message(role=role, content=text)  # type: ignore[arg-type]
 
 
+class _StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
 class ChatRequest(BaseModel):
     """The subset of the OpenAI chat-completions request that a local model can honour."""
 
@@ -65,6 +70,7 @@ class ChatRequest(BaseModel):
     seed: int | None = None
     stop: str | list[str] | None = None
     stream: bool = False
+    stream_options: _StreamOptions | None = None
     n: int = Field(1, ge=1, le=1)
 
 
@@ -138,7 +144,9 @@ def create_app(target: Target, settings: ServerSettings) -> Starlette:
     def authorised(request: Request) -> bool:
         if settings.api_key is None:
             return True
-        return request.headers.get("authorization", "") == f"Bearer {settings.api_key}"
+        scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+        # The scheme is case-insensitive (RFC 7235); the key is compared in constant time.
+        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), settings.api_key.encode())
 
     async def models(request: Request) -> Response:
         if not authorised(request):
@@ -155,20 +163,32 @@ def create_app(target: Target, settings: ServerSettings) -> Starlette:
         parsed = await _parse(request, settings)
         if isinstance(parsed, Response):
             return parsed
-        messages, config, stream = parsed
+        messages, config, stream, usage = parsed
+        context = getattr(target, "context", None)
+        if isinstance(context, int) and config.max_new_tokens >= context:
+            return _error(400, f"max_tokens {config.max_new_tokens} does not fit the model's context of {context} "
+                               "tokens; ask for fewer", "context_length_exceeded")
         try:
             reply = await batcher.submit(messages, config)
         except BreakfixError as exc:
             return _error(502, str(exc), "server_error")
         except Exception as exc:
             return _error(500, f"{type(exc).__name__}: {exc}", "server_error")
+        if reply.error and "does not fit the context" in reply.error:  # the request was too long: a client error
+            return _error(400, reply.error, "context_length_exceeded")
         if reply.error:
             return _error(500, reply.error, "server_error")
         if stream:
-            return StreamingResponse(_sse(reply, settings.served_name), media_type="text/event-stream")
+            return StreamingResponse(_sse(reply, settings.served_name, usage), media_type="text/event-stream")
         return JSONResponse(_completion(reply, settings.served_name))
 
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 404)
+        return _error(status, f"{request.method} {request.url.path}: no such route; this server has "
+                              "/v1/chat/completions, /v1/models and /health", "not_found_error")
+
     app = Starlette(
+        exception_handlers={404: not_found, 405: not_found},
         routes=[
             Route("/v1/models", models),
             Route("/v1/chat/completions", completions, methods=["POST"]),
@@ -180,8 +200,8 @@ def create_app(target: Target, settings: ServerSettings) -> Starlette:
     return app
 
 
-async def _parse(request: Request, settings: ServerSettings) -> tuple[list[Message], GenerationConfig, bool] | Response:
-    """The messages, generation config and stream flag of a request, or the error response."""
+async def _parse(request: Request, settings: ServerSettings) -> tuple[list[Message], GenerationConfig, bool, bool] | Response:
+    """The messages, generation config, stream flag and whether to stream usage, or the error response."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
         return _error(413, f"request body over {settings.max_body_bytes} bytes")
@@ -199,7 +219,8 @@ async def _parse(request: Request, settings: ServerSettings) -> tuple[list[Messa
         return _error(404, f"model {req.model!r} is not served here; this server has {settings.served_name!r}")
     if messages[-1].role != "user":
         return _error(400, "the last message must come from the user")
-    return messages, _config(req, settings), req.stream
+    usage = bool(req.stream_options and req.stream_options.include_usage)
+    return messages, _config(req, settings), req.stream, usage
 
 
 def _config(req: ChatRequest, settings: ServerSettings) -> GenerationConfig:
@@ -226,7 +247,7 @@ def _completion(reply: Reply, model: str) -> dict[str, Any]:
     }
 
 
-def _sse(reply: Reply, model: str) -> Iterator[str]:
+def _sse(reply: Reply, model: str, usage: bool = False) -> Iterator[str]:
     head = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion.chunk",
             "created": int(time.time()), "model": model}
 
@@ -238,6 +259,10 @@ def _sse(reply: Reply, model: str) -> Iterator[str]:
     for piece in re.findall(r"\s*\S+", reply.content):
         yield chunk({"content": piece})
     yield chunk({}, reply.finish_reason)
+    if usage:  # as OpenAI does for stream_options.include_usage: a last chunk with no choices
+        prompt, completion = reply.prompt_tokens or 0, reply.completion_tokens or 0
+        counts = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        yield f"data: {json.dumps({**head, 'choices': [], 'usage': counts})}\n\n"
     yield "data: [DONE]\n\n"
 
 
@@ -268,7 +293,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def _check_key(settings: ServerSettings, host: str) -> None:
-    if not is_loopback(host) and not settings.api_key:
+    if not is_loopback(host) and not (settings.api_key or "").strip():
         raise BreakfixError(f"refusing to serve on {host} without a key: pass --api-key or set BREAKFIX_SERVER_KEY")
 
 
