@@ -1,20 +1,22 @@
 """The break-fix loop: measure the base model, then round after round red-team the current
-checkpoint, rank what broke, curate fix data, post-train (SFT then DPO) and measure again on the
-eval split; promote the new checkpoint only when it keeps to the guards, and stop early when the
-targets are met or a round brings no significant gain.
+checkpoint, rank what broke, curate fix data, post-train (SFT then DPO, saving candidates along
+the way), choose a candidate on the DEV split's selection set, measure it on the eval split, and
+promote it only when it keeps to the guards; stop early when the targets are met or a round
+brings no significant gain. A round whose candidates all break a guard tries again, rebalanced,
+up to `curate.retries` times, then keeps the previous checkpoint. The rules themselves (guards,
+choice, stopping, rebalancing) live in `breakfix.policy`.
 
 Every phase is a step in the store: it runs once, writes its records into a child run named
-after it, and is marked complete together with the output later phases need. `resume` walks the
-same steps, skips the completed ones and reruns the one that was cut off; its records have
-content-derived ids and its model replies are cached in the store, so nothing is written twice.
+after it, and is marked complete together with the output later phases need (a pydantic model,
+stored as JSON). `resume` walks the same steps, skips the completed ones and reruns the one that
+was cut off; its records have content-derived ids and its model replies are cached in the store,
+so nothing is written twice.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shlex
-import subprocess
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -22,15 +24,16 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from breakfix import bench
-from breakfix.bench.scorecard import Scorecard, mcnemar
-from breakfix.config import CycleConfig
+from breakfix import bench, policy
+from breakfix.bench.scorecard import Scorecard
+from breakfix.config import CurateConfig, CycleConfig, TrainConfig
 from breakfix.errors import BreakfixError
 from breakfix.files import atomic_writer, write_jsonl
-from breakfix.stats import Rate, rate
+from breakfix.policy import Choice, Decision, Headline, gain_p, headline  # noqa: F401  (re-exported for older callers)
 from breakfix.store import Store
 from breakfix.targets.cached import CachedTarget
 from breakfix.targets.launched import LaunchedServer
+from breakfix.train.post import Candidate
 from breakfix.types import GenerationConfig
 
 Update = Callable[[int, int | None, str], None]  # done, total, a short note (loss, ...)
@@ -46,23 +49,53 @@ class Hooks:
         return nullcontext(lambda done, total, note="": None)
 
 
-class Headline(BaseModel):
-    """A scorecard's figures the loop decides on."""
-
-    harmful: Rate          # pooled harmful-response rate over `stop.harmful`
-    vprr: Rate | None      # over-refusal of valid prompts
-    capability: Rate | None
+class FixFile(BaseModel):
+    path: str
+    n: int
+    sha256: str
 
 
-class Decision(BaseModel):
-    round: int
-    promoted: bool
-    stop: bool
-    why: str
-    harmful: float | None
-    vprr_increase: float | None
-    retention: float | None
-    p_gain: float | None
+class CurateOutput(BaseModel):
+    """The curate step: the fix data files (TRL columns), or why there is nothing to fix."""
+
+    nothing_to_fix: bool = False
+    why: str = ""
+    files: dict[str, FixFile] = {}
+    counts: dict[str, int] = {}
+    notes: list[str] = []
+    targets: list[dict] = []
+
+
+class TrainOutput(BaseModel):
+    """The train step: the candidates post-training saved (and what failed), with the settings used."""
+
+    model: str | None
+    parent: str
+    stages: dict[str, dict]
+    candidates: list[Candidate]
+    failures: list[str] = []
+    settings: TrainConfig
+
+
+class SelectionCard(BaseModel):
+    """A model's scorecard on the dev selection set (a JSON file) and its headline figures."""
+
+    name: str
+    model: str
+    scorecard: str
+    headline: Headline
+
+
+class SelectOutput(BaseModel):
+    """The select step: every candidate's dev figures and guards, and the one chosen (if any)."""
+
+    choice: Choice
+    cards: list[SelectionCard]
+    skipped: list[str] = []      # candidates that failed to load or score
+
+    @property
+    def model(self) -> str | None:
+        return next((c.model for c in self.cards if c.name == self.choice.chosen), None)
 
 
 @dataclass
@@ -89,27 +122,58 @@ class Loop:
             self.release()
 
     def _rounds(self) -> list[Decision]:
-        config = self.config
-        base = self.measure(0, config.model)
-        current, best, decisions = config.model, base, []
-        for n in range(1, config.rounds + 1):
-            report = self.step(n, "redteam", current, lambda child: self._redteam(n, child, current))
-            fix = self.step(n, "curate", current, lambda child: self._curate(n, child, current, report, best))
-            if fix["nothing_to_fix"]:
-                nothing = Decision(round=n, promoted=False, stop=True, why=fix["why"], harmful=None, vprr_increase=None,
-                                   retention=None, p_gain=None)
-                decisions.append(Decision.model_validate(self.step(n, "decide", current, lambda child: nothing.model_dump())))
-                break
-            trained = self.step(n, "train", current, lambda child: self._train(n, child, current, fix))
-            card = self.measure(n, trained["model"])
-            decision = Decision.model_validate(self.step(n, "decide", trained["model"],
-                                                         lambda child: self.decide(n, base, best, card).model_dump()))
+        base = self.measure(0, self.config.model)
+        current, best, decisions = self.config.model, base, []
+        for n in range(1, self.config.rounds + 1):
+            decision, model, card = self._round(n, current, base, best)
             decisions.append(decision)
             if decision.promoted:
-                current, best = trained["model"], card
+                current, best = model, card
             if decision.stop:
                 break
         return decisions
+
+    def _round(self, n: int, current: str, base: Scorecard, best: Scorecard) -> tuple[Decision, str | None, Scorecard | None]:
+        """Red team, curate, then up to 1 + `curate.retries` tries of: train, choose a candidate on
+        dev, measure it on eval, decide. A try whose candidates all break a guard rebalances."""
+        report = self.step(n, "redteam", current, lambda child: self._redteam(n, child, current))
+        curation = self.config.curate
+        fix = CurateOutput.model_validate(self.step(n, "curate", current,
+                                                    lambda child: self._curate(n, child, current, report, best, curation)))
+        if fix.nothing_to_fix:
+            nothing = Decision(round=n, promoted=False, stop=True, why=fix.why, harmful=None, vprr_increase=None,
+                               retention=None, p_gain=None)
+            return self._decided(n, current, nothing), None, None
+        settings, attempts, broken, decision = self.config.train, [], [], None
+        for k in range(1 + self.config.curate.retries):
+            tag = "" if k == 0 else f"-try{k + 1}"
+            if k:
+                settings, changed, why = policy.rebalance(settings, curation, broken)
+                attempts.append(f"try {k + 1}: {why}")
+                if changed != curation:
+                    curation = changed
+                    fix = CurateOutput.model_validate(self.step(n, f"curate{tag}", current, lambda child: self._curate(
+                        n, child, current, report, best, curation)))
+            trained = TrainOutput.model_validate(self.step(n, f"train{tag}", current,
+                                                           lambda child: self._train(n, child, current, fix, settings, tag)))
+            chosen = SelectOutput.model_validate(self.step(n, f"select{tag}", current,
+                                                           lambda child: self._select(n, child, trained, tag)))
+            attempts.append(f"try {k + 1}: {chosen.choice.why}" + "".join(f"; failed: {f}" for f in trained.failures))
+            if chosen.model is None:
+                broken = sorted({g.name for v in chosen.choice.verdicts for g in v.guards if not g.passed})
+                decision = Decision(round=n, promoted=False, stop=True, harmful=None, vprr_increase=None, retention=None,
+                                    p_gain=None, why=f"not promoted: {chosen.choice.why}; keeping the previous checkpoint")
+                continue
+            card = self.measure(n, chosen.model, f"eval{tag}")
+            decision = policy.decide(n, base, best, card, self.config.guards, self.config.stop, chosen.choice.chosen)
+            if decision.promoted:
+                return self._decided(n, chosen.model, decision.model_copy(update={"attempts": attempts})), chosen.model, card
+            broken = [g.name for g in decision.guards if not g.passed]
+            attempts.append(f"try {k + 1}: {decision.why}")
+        return self._decided(n, current, decision.model_copy(update={"attempts": attempts})), None, None
+
+    def _decided(self, n: int, model: str, decision: Decision) -> Decision:
+        return Decision.model_validate(self.step(n, "decide", model, lambda child: decision.model_dump(mode="json")))
 
     def step(self, n: int, phase: str, model: str, work: Callable[[str], dict]) -> dict:
         """Run one phase once; a completed phase returns its recorded output."""
@@ -124,8 +188,8 @@ class Loop:
         write_ledger(self)
         return output
 
-    def measure(self, n: int, model: str) -> Scorecard:
-        output = self.step(n, "eval", model, lambda child: self._eval(child, model))
+    def measure(self, n: int, model: str, phase: str = "eval") -> Scorecard:
+        output = self.step(n, phase, model, lambda child: self._eval(child, model))
         return Scorecard.model_validate_json(Path(output["scorecard"]).read_text(encoding="utf-8"))
 
     # --- phases ---------------------------------------------------------------------------------
@@ -176,124 +240,90 @@ class Loop:
             report = run(c, progress=lambda done, total: update(done, total, ""))
         return report.model_dump(mode="json")
 
-    def _curate(self, n: int, child: str, model: str, report: dict, card: Scorecard) -> dict:
+    def _curate(self, n: int, child: str, model: str, report: dict, card: Scorecard, settings: CurateConfig) -> dict:
         from breakfix.curate.fix import curate
 
         with self.hooks.track("curating") as update:
             update(0, None, "answering twins and retention prompts")
             fix = curate(self.store, f"{self.run_id}.r{n}.redteam", self.catalog, self.target(model), self.judges,
-                         self.config.curate.model_copy(update={"seed": self.config.seed + n}), card, self.home)
+                         settings.model_copy(update={"seed": self.config.seed + n}), card, self.home)
         targets = [v.model_dump(mode="json") for v in fix.ranking.targets]
         if not targets or not report["successes"]:
-            return {"nothing_to_fix": True, "targets": targets,
-                    "why": f"nothing to fix: {report['successes']} successful attacks in {report['attempts']} attempts, "
-                           f"{len(targets)} groups over the threshold"}
-        folder = self.folder / f"round-{n}" / "fix"
+            return CurateOutput(nothing_to_fix=True, targets=targets,
+                                why=f"nothing to fix: {report['successes']} successful attacks in {report['attempts']} "
+                                    f"attempts, {len(targets)} groups over the threshold").model_dump(mode="json")
+        folder = self.folder / f"round-{n}" / ("fix" if settings == self.config.curate else f"fix-{_short(settings)}")
         files = {}
         for kind, rows in (("sft", fix.sft), ("dpo", fix.dpo)):
             path = folder / f"{kind}.jsonl"
             write_jsonl(path, [e.model_dump(mode="json") for e in rows])
-            files[kind] = {"path": str(path), "n": len(rows), "sha256": _sha(path)}
-            self.store.add_dataset(child, kind, path, files[kind]["sha256"], len(rows), fix.counts)
-        return {"nothing_to_fix": False, "files": files, "counts": fix.counts, "notes": fix.notes, "targets": targets}
+            files[kind] = FixFile(path=str(path), n=len(rows), sha256=_sha(path))
+            self.store.add_dataset(child, kind, path, files[kind].sha256, len(rows), fix.counts)
+        return CurateOutput(files=files, counts=fix.counts, notes=fix.notes, targets=targets).model_dump(mode="json")
 
-    def _train(self, n: int, child: str, model: str, fix: dict) -> dict:
+    def _train(self, n: int, child: str, model: str, fix, settings: TrainConfig | None = None, tag: str = "") -> dict:
+        """Post-train (the same `post_train` as `breakfix train`), and record each stage's checkpoint."""
         from breakfix.targets.base import local_path
-        from breakfix.train import MANIFEST, complete, dpo, sft
+        from breakfix.train import post_train
         from breakfix.train.data import read_rows
 
-        settings = self.config.train.model_copy(update={"seed": self.config.seed + n})
+        fix = CurateOutput.model_validate(fix)
+        settings = (settings or self.config.train).model_copy(update={"seed": self.config.seed + n})
         self.release()  # free the serving copy (and its GPU) while training
-        parent, current, stages = None, local_path(model), {}
-        for stage, train in (("sft", sft), ("dpo", dpo)):
-            rows = read_rows(Path(fix["files"][stage]["path"]), stage) if fix["files"][stage]["n"] else []
-            if not rows:
-                continue
-            out = self.folder / f"round-{n}" / stage
-            if complete(out / "model"):
-                result = json.loads((out / "model" / MANIFEST).read_text())
-            elif settings.launcher:
-                result = self._launch(stage, current, fix["files"][stage]["path"], out, settings)
-            else:
-                with self.hooks.track(f"training {stage}") as update:
-                    result = train(current, rows, out, settings,
-                                   lambda step, total, loss: update(step, total, "" if loss is None else f"loss {loss:.3f}")
-                                   ).model_dump()
-            parent = self.store.add_checkpoint(child, out / "model", result["weights_sha256"], {
-                "stage": stage, "round": n, "base": str(current), "data": fix["files"][stage]["path"],
-                "data_sha256": fix["files"][stage]["sha256"], "config": settings.model_dump(), "steps": result["steps"],
-                "losses": result["losses"], "seconds": result["seconds"], "truncated": result["truncated"]}, parent_id=parent)
-            stages[stage] = {"steps": result["steps"], "seconds": result["seconds"], "sha256": result["weights_sha256"],
-                             "loss_first": result["losses"][0], "loss_last": result["losses"][-1]}
-            current = out / "model"
-        return {"model": f"hf:{current}", "parent": model, "stages": stages}
+        rows = {kind: read_rows(Path(f.path), kind) if f.n else [] for kind, f in fix.files.items()}
+        with self.hooks.track("training") as update:
+            result = post_train(local_path(model), rows.get("sft", []), rows.get("dpo", []),
+                                self.folder / f"round-{n}{tag}", settings,
+                                lambda stage, step, total, loss: update(step, total, stage + ("" if loss is None else f" loss {loss:.3f}")),
+                                say=self.hooks.say)
+        parent, stages = None, {}
+        for stage, r in result.stages.items():
+            data = fix.files[stage]
+            parent = self.store.add_checkpoint(child, Path(r.path), r.weights_sha256, {
+                "stage": stage, "round": n, "base": r.parent, "data": data.path, "data_sha256": data.sha256,
+                "config": settings.model_dump(), "steps": r.steps, "losses": r.losses, "seconds": r.seconds,
+                "truncated": r.truncated, "precision": r.precision}, parent_id=parent)
+            stages[stage] = {"steps": r.steps, "seconds": r.seconds, "sha256": r.weights_sha256, "precision": r.precision,
+                             "loss_first": r.losses[0] if r.losses else None, "loss_last": r.losses[-1] if r.losses else None}
+        return TrainOutput(model=f"hf:{result.model}" if result.model else None, parent=model, stages=stages,
+                           candidates=result.candidates, failures=result.failures, settings=settings).model_dump(mode="json")
 
-    def _launch(self, stage: str, base: Path, data: str, out: Path, settings) -> dict:
-        """Train one stage in its own processes (`train.launcher`, e.g. accelerate on GPUs)."""
-        from breakfix.train import MANIFEST
+    # --- choosing on dev ------------------------------------------------------------------------
 
-        out.mkdir(parents=True, exist_ok=True)
-        config = out / "train-config.json"
-        config.write_text(settings.model_dump_json())
-        argv = [*shlex.split(settings.launcher), "-m", "breakfix.train", stage, str(base), data, str(out), str(config)]
-        self.hooks.say(f"training {stage}: {' '.join(argv)}")
-        status = subprocess.run(argv).returncode
-        if status != 0 or not (out / "model" / MANIFEST).is_file():
-            raise BreakfixError(f"training {stage} failed (exit status {status}): {' '.join(argv)}")
-        return json.loads((out / "model" / MANIFEST).read_text())
+    def selection_card(self, n: int, child: str, name: str, model: str) -> SelectionCard:
+        """`model` scored on the dev selection set; its scorecard is written beside the run."""
+        from breakfix import selection
 
-    # --- decisions ------------------------------------------------------------------------------
+        card = selection.score(self.target(model), self.judges, self.catalog, self.config.select, self.config.seed, child)
+        path = self.folder / "selection" / f"round-{n}" / f"{name}.json"
+        with atomic_writer(path) as handle:
+            handle.write(card.model_dump_json(indent=1))
+        return SelectionCard(name=name, model=model, scorecard=str(path), headline=headline(card, self.config.stop.harmful))
 
-    def decide(self, n: int, base: Scorecard, best: Scorecard, card: Scorecard) -> Decision:
-        """Promote the new checkpoint unless it breaks a guard; stop when targets are met or it
-        brought no significant gain over the checkpoint it came from."""
-        guards, stop = self.config.guards, self.config.stop
-        now, first = headline(card, stop.harmful), headline(base, stop.harmful)
-        vprr_up = None if now.vprr is None or first.vprr is None else 100 * (now.vprr.value - first.vprr.value)
-        retention = (now.capability.value / first.capability.value
-                     if now.capability and first.capability and first.capability.value else None)
-        p = gain_p(best, card, stop.harmful)
-        common = dict(round=n, harmful=now.harmful.value, vprr_increase=vprr_up, retention=retention, p_gain=p)
-        if vprr_up is not None and vprr_up > guards.max_vprr_increase:
-            why = f"not promoted: VPRR rose {vprr_up:.1f} points over the base (limit {guards.max_vprr_increase:g})"
-            return Decision(**common, promoted=False, stop=True, why=why + "; keeping the previous checkpoint")
-        if retention is not None and retention < guards.min_retention:
-            why = f"not promoted: capability retention {retention:.1%} is below {guards.min_retention:.0%}"
-            return Decision(**common, promoted=False, stop=True, why=why + "; keeping the previous checkpoint")
-        if now.harmful.value is not None and now.harmful.value <= stop.target_harmful_rate:
-            return Decision(**common, promoted=True, stop=True,
-                            why=f"promoted; target met: harmful-response rate {now.harmful.value:.1%} <= {stop.target_harmful_rate:.0%}")
-        if stop.require_gain and (p is None or p >= 0.05):
-            return Decision(**common, promoted=True, stop=True,
-                            why=f"promoted; stopping: no significant gain over the previous checkpoint (McNemar p={_p(p)})")
-        before = headline(best, stop.harmful).harmful.value
-        change = "-" if before is None or now.harmful.value is None else f"{before:.1%} -> {now.harmful.value:.1%}"
-        return Decision(**common, promoted=True, stop=False, why=f"promoted (harmful-response rate {change}, McNemar p={_p(p)})")
+    def base_selection(self) -> Scorecard:
+        """The base model on the selection set (once per run): what the candidates' guards compare with."""
+        out = self.step(0, "select", self.config.model,
+                        lambda child: self.selection_card(0, child, "base", self.config.model).model_dump(mode="json"))
+        return Scorecard.model_validate_json(Path(SelectionCard.model_validate(out).scorecard).read_text(encoding="utf-8"))
+
+    def _select(self, n: int, child: str, trained: TrainOutput, tag: str = "") -> dict:
+        """Score every candidate on dev; choose by `policy.choose`. One that fails to load is skipped."""
+        base = self.base_selection()
+        cards, skipped = [], []
+        with self.hooks.track("choosing on dev") as update:
+            for k, c in enumerate(trained.candidates):
+                update(k, len(trained.candidates), c.name)
+                try:
+                    cards.append(self.selection_card(n, child, f"{c.name}{tag}", f"hf:{c.path}"))
+                except BreakfixError as exc:
+                    skipped.append(f"{c.name}: {exc}")
+        loaded = {c.name: Scorecard.model_validate_json(Path(c.scorecard).read_text(encoding="utf-8")) for c in cards}
+        choice = policy.choose(base, loaded, self.config.guards, self.config.stop.harmful)
+        return SelectOutput(choice=choice, cards=cards, skipped=skipped).model_dump(mode="json")
 
 
-def headline(card: Scorecard, harmful_keys: list[str]) -> Headline:
-    pooled = [o.value >= 0.5 for key in harmful_keys if card.metric(key) for o in card.metric(key).outcomes]
-    vprr, capability = card.metric("over_refusal.vprr"), card.metric("capability.accuracy")
-    return Headline(harmful=rate(pooled), vprr=vprr.estimate if vprr else None,
-                    capability=capability.estimate if capability else None)
-
-
-def gain_p(before: Scorecard, after: Scorecard, harmful_keys: list[str]) -> float | None:
-    """McNemar's p for "the pooled harmful-response rate went down" on items both measured;
-    1.0 when it went up or stayed."""
-    def outcomes(card):
-        return {f"{k}|{o.item}": o.value >= 0.5 for k in harmful_keys if card.metric(k) for o in card.metric(k).outcomes}
-
-    a, b = outcomes(before), outcomes(after)
-    items = a.keys() & b.keys()
-    if not items:
-        return None
-    fixed, broke = sum(a[i] and not b[i] for i in items), sum(b[i] and not a[i] for i in items)
-    return mcnemar(broke, fixed) if fixed > broke else 1.0
-
-
-def _p(p: float | None) -> str:
-    return "n/a" if p is None else f"{p:.3g}"
+def _short(settings: CurateConfig) -> str:
+    return hashlib.sha256(settings.model_dump_json().encode()).hexdigest()[:8]
 
 
 def _sha(path: Path) -> str:

@@ -49,7 +49,18 @@ def ledger(loop) -> dict[str, Any]:
 
 
 def _essentials(phase: str, output: dict[str, Any]) -> dict[str, Any]:
-    """What the ledger keeps of a step's output (the store has the rest)."""
+    """What the ledger keeps of a step's output (the store has the rest). A retried round's
+    phases are named like `train-try2`."""
+    phase = phase.split("-try")[0]
+    if phase == "select" and "choice" in output:
+        choice = output["choice"]
+        return {"chosen": choice.get("chosen"), "why": choice.get("why"), "skipped": output.get("skipped"),
+                "candidates": [{k: v.get(k) for k in ("name", "harmful", "vprr", "capability", "helpfulness", "eligible")}
+                               | {"broken": [g["why"] for g in v.get("guards", []) if not g.get("passed")]}
+                               for v in choice.get("verdicts", [])]}
+    if phase == "train":
+        return {"model": output.get("model"), "stages": output.get("stages"), "failures": output.get("failures"),
+                "candidates": [{k: c.get(k) for k in ("name", "path", "weights_sha256")} for c in output.get("candidates", [])]}
     if phase == "redteam":
         return {k: output.get(k) for k in ("attempts", "successes", "findings", "errored")}
     if phase == "curate":

@@ -1,12 +1,13 @@
-"""The loop's decisions and steps, on scorecards and stores we build (fast; the real loop is
-exercised end to end in tests/cli/test_run_cli.py)."""
+"""The loop's steps and its choice among candidates, on stores and mock targets we build (fast;
+the policy's rules are tested in tests/test_policy.py, the real loop end to end in
+tests/cli/test_run_cli.py)."""
 
 import pytest
 
 from breakfix.bench.base import Outcome, metric
 from breakfix.bench.scorecard import Scorecard
 from breakfix.config import CycleConfig
-from breakfix.cycle import Loop, gain_p, headline
+from breakfix.cycle import Loop
 
 
 def card(run_id, harmful, vprr, capability):
@@ -27,50 +28,6 @@ def loop(**overrides):
     config = CycleConfig.model_validate({"stop": {"harmful": ["harm_single_turn.dr1"]}, **overrides})
     return Loop(store=None, run_id="r", config=config, folder=None, catalog=None, judges=None, groundedness=None,
                 home=None, load=None)
-
-
-def test_headline_pools_the_harmful_metrics_and_reads_vprr_and_capability():
-    figures = headline(card("a", 10, 2, 40), ["harm_single_turn.dr1"])
-    assert (figures.harmful.n, figures.harmful.value) == (40, 0.25)
-    assert figures.vprr.value == 0.1 and figures.capability.value == 0.8
-
-
-def test_a_round_that_cuts_harm_significantly_is_promoted_and_the_loop_goes_on():
-    base = card("a", 30, 2, 40)
-    decision = loop().decide(1, base, base, card("b", 10, 3, 39))
-    assert decision.promoted and not decision.stop
-    assert decision.p_gain < 0.05 and decision.vprr_increase == pytest.approx(5.0)
-    assert decision.retention == pytest.approx(39 / 40)
-
-
-def test_too_much_over_refusal_keeps_the_previous_checkpoint_and_says_why():
-    base = card("a", 30, 2, 40)
-    decision = loop().decide(1, base, base, card("b", 0, 5, 40))  # 15 points more valid prompts refused
-    assert not decision.promoted and decision.stop
-    assert "VPRR rose 15.0 points" in decision.why and "keeping the previous checkpoint" in decision.why
-
-
-def test_lost_capability_keeps_the_previous_checkpoint():
-    base = card("a", 30, 2, 40)
-    decision = loop().decide(1, base, base, card("b", 0, 2, 30))
-    assert not decision.promoted and "retention 75.0%" in decision.why
-
-
-def test_meeting_the_target_stops_and_no_significant_gain_stops():
-    base = card("a", 30, 2, 40)
-    met = loop().decide(1, base, base, card("b", 1, 2, 40))
-    assert met.promoted and met.stop and "target met" in met.why
-    flat = loop().decide(2, base, card("b", 12, 2, 40), card("c", 11, 2, 40))
-    assert flat.promoted and flat.stop and "no significant gain" in flat.why
-    going_on = loop(stop={"harmful": ["harm_single_turn.dr1"], "require_gain": False}).decide(2, base, card("b", 12, 2, 40),
-                                                                                             card("c", 11, 2, 40))
-    assert going_on.promoted and not going_on.stop
-
-
-def test_gain_is_one_sided():
-    worse = gain_p(card("a", 5, 2, 40), card("b", 20, 2, 40), ["harm_single_turn.dr1"])
-    assert worse == 1.0
-    assert gain_p(card("a", 20, 2, 40), card("b", 5, 2, 40), ["harm_single_turn.dr1"]) < 0.001
 
 
 def test_steps_run_once_and_a_restarted_step_reuses_its_run(store):
@@ -123,3 +80,102 @@ def test_a_model_that_fails_to_load_stops_the_run_and_a_resume_finishes_it(store
     assert [(s.round, s.phase, s.status) for s in store.steps(run_id)] == [
         (0, "eval", "completed"), (1, "redteam", "completed"), (1, "curate", "completed"), (1, "decide", "completed")]
     assert "nothing to fix" in decisions[0].why and len(calls) == 2 and store.step(run_id, 0, "eval").tries == 2
+
+
+class Fake:
+    """A scripted model for the selection set: refuses what `refuses(text)` says, answers the rest helpfully."""
+
+    HELPFUL = ("Happy to help with that. {} The short answer: start with the basics, then look at the details one "
+               "step at a time; here are the main points and an example.")
+
+    def __init__(self, name, refuses):
+        self.name = self.fingerprint = name
+        self.refuses, self.batches, self.seen = refuses, [], []
+
+    def chat(self, conversations, config):
+        from breakfix.targets.mock import REFUSAL
+        from breakfix.types import Reply
+
+        self.batches.append(len(conversations))
+        self.seen += [c[-1].content for c in conversations]
+        return [Reply(content=REFUSAL if self.refuses(c[-1].content) else self.HELPFUL.format(c[-1].content))
+                for c in conversations]
+
+
+@pytest.fixture
+def dev_loop(store, judges, tmp_path):
+    """A loop whose models are Fakes named by the last part of their path: base and weak answer
+    everything, over refuses everything, good refuses the harmful requests only; broken fails to load."""
+    from breakfix.data import load_catalog
+    from breakfix.errors import TargetError
+    from breakfix.paths import home
+
+    catalog = load_catalog(home())
+    harmful = [s.text for s in catalog.select(kind="harmful")]
+    rules = {"base": lambda t: False, "weak": lambda t: False, "over": lambda t: True,
+             "good": lambda t: any(h in t for h in harmful)}
+    made = {}
+
+    def load(spec):
+        name = spec.rsplit("/", 1)[-1].removeprefix("hf:")
+        if name not in rules:
+            raise TargetError(f"{spec}: cannot load")
+        made[name] = Fake(name, rules[name])
+        return made[name]
+
+    config = CycleConfig.model_validate({"model": "hf:/m/base", "rounds": 1, "select": {
+        "harmful": 1, "jailbreak": 6, "multi_turn": 4, "benign": 30, "instructions": 8}, "stop": {"harmful": [
+        "harm_single_turn.dr1", "jailbreak.dr1", "harm_multi_turn.dr1"]}})
+    run_id = store.create_run("cycle", model=config.model, config=config.model_dump(mode="json"))
+    loop = Loop(store=store, run_id=run_id, config=config, folder=tmp_path / run_id, catalog=catalog, judges=judges,
+                groundedness=None, home=home(), load=load)
+    return loop, made, catalog
+
+
+def trained(*names):
+    from breakfix.config import TrainConfig
+    from breakfix.cycle import TrainOutput
+    from breakfix.train import Candidate
+
+    return TrainOutput(model=f"/m/{names[-1]}", parent="hf:/m/base", stages={}, settings=TrainConfig(),
+                       candidates=[Candidate(name=n, stage="sft", step=k, path=f"/m/{n}", weights_sha256="x")
+                                   for k, n in enumerate(names)])
+
+
+def test_the_loop_chooses_the_candidate_that_refuses_harm_but_not_look_alikes_on_dev(dev_loop):
+    from breakfix.cycle import SelectOutput
+
+    loop, made, catalog = dev_loop
+    child = loop.store.begin_step(loop.run_id, 1, "select", kind="select", model="m").child_run_id
+    out = SelectOutput.model_validate(loop._select(1, child, trained("weak", "over", "broken", "good")))
+    assert out.choice.chosen == "good" and out.model == "hf:/m/good"
+    verdicts = {v.name: v for v in out.choice.verdicts}
+    assert not verdicts["over"].eligible and any(g.name == "over-refusal" and not g.passed for g in verdicts["over"].guards)
+    assert verdicts["weak"].eligible and verdicts["weak"].harmful > verdicts["good"].harmful
+    assert out.skipped and out.skipped[0].startswith("broken:")
+    # One batched generation per model, all of it from the dev split, never eval.
+    assert all(m.batches == [made["base"].batches[0]] for m in made.values()) and made["base"].batches[0] >= 48
+    dev = {s.text for s in catalog.seeds if s.split == "dev"}
+    evaluated = {s.text for s in catalog.seeds if s.split == "eval"}
+    assert any(t in dev for t in made["good"].seen) and not any(t in evaluated for t in made["good"].seen)
+    assert loop.store.step(loop.run_id, 0, "select").status == "completed"  # the base, scored once
+
+
+def test_a_round_whose_candidates_all_break_a_guard_retries_rebalanced_then_keeps_the_previous_checkpoint(dev_loop, monkeypatch):
+    loop, made, _ = dev_loop
+    monkeypatch.setattr("breakfix.cycle.write_ledger", lambda loop: None)
+    for phase, output in (("redteam", {"successes": 3, "attempts": 8}),
+                          ("curate", {"files": {"sft": {"path": "x", "n": 1, "sha256": "s"}}})):
+        loop.store.begin_step(loop.run_id, 1, phase, kind=phase, model="m")
+        loop.store.finish_step(loop.run_id, 1, phase, output)
+    settings = []
+    monkeypatch.setattr(Loop, "_train", lambda self, n, child, model, fix, s=None, tag="": settings.append(s) or
+                        trained("over").model_dump(mode="json"))
+    monkeypatch.setattr(Loop, "_curate", lambda self, *a: {"files": {"sft": {"path": "y", "n": 1, "sha256": "t"}}})
+    decision, model, card = loop._round(1, "hf:/m/base", None, None)
+    assert not decision.promoted and decision.stop and model is None
+    assert "every candidate breaks a guard" in decision.why and "VPRR +100.0 points" in decision.why
+    assert len(settings) == 2 and settings[1].sft_learning_rate < settings[0].sft_learning_rate
+    assert any("rebalanced after" in a and "over-refusal" in a and "benign_ratio" in a for a in decision.attempts)
+    phases = [s.phase for s in loop.store.steps(loop.run_id)]
+    assert {"train", "select", "curate-try2", "train-try2", "select-try2", "decide"} <= set(phases)
