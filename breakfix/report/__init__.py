@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from breakfix.bench.scorecard import Scorecard, cell, label, rows
 from breakfix.config import CycleConfig
-from breakfix.cycle import Headline, headline
+from breakfix.policy import Headline, guard_rule, headline
 from breakfix.files import atomic_writer
 from breakfix.redact import redact
 from breakfix.report import svg
@@ -32,6 +32,8 @@ class RoundView(BaseModel):
     redteam_run: str | None = None
     fix: dict | None = None
     train: dict | None = None
+    selections: list[dict] = []     # each try's select step: every candidate's dev figures and the choice
+    attempts: list[str] = []        # each try of the round and how it ended
 
     @property
     def model_label(self) -> str:
@@ -50,17 +52,21 @@ def rounds(store, run_id: str) -> list[RoundView]:
         if step.status != "completed":
             continue
         output = step.output or {}
-        if step.phase == "eval":
+        phase = step.phase.split("-try")[0]  # a retried round's later tries: train-try2, ...; the last one shows
+        if phase == "eval":
             view.card = Scorecard.model_validate_json(Path(output["scorecard"]).read_text(encoding="utf-8"))
             view.model, view.figures = output["model"], headline(view.card, config.stop.harmful)
-        elif step.phase == "redteam":
+        elif phase == "redteam":
             view.redteam, view.redteam_run = output, step.child_run_id
-        elif step.phase == "curate":
+        elif phase == "curate":
             view.fix = output
-        elif step.phase == "train":
+        elif phase == "train":
             view.train = output
-        elif step.phase == "decide":
+        elif phase == "select":
+            view.selections = [*view.selections, output]
+        elif phase == "decide":
             view.decision, view.promoted = output["why"], output["promoted"]
+            view.attempts = output.get("attempts", [])
     return [views[k] for k in sorted(views)]
 
 
@@ -85,6 +91,7 @@ def render(store, run_id: str, *, show_harmful: bool = False) -> str:
         generated=datetime.now(UTC).isoformat(timespec="seconds"),
         table=_scorecard_table(measured), targets=_target_figures(measured, config),
         category_chart=_category_chart(measured, config), tradeoff_chart=_tradeoff_chart(measured),
+        guard_rule=guard_rule(config.guards), fronts=_fronts(views),
         heatmaps=_heatmaps(views), transcripts=_transcripts(store, views, show_harmful),
         before_after=_before_after(store, measured, config, show_harmful))
 
@@ -141,6 +148,28 @@ def _tradeoff_chart(measured: list[RoundView]) -> str:
     points = [(v.model_label, 100 * v.figures.vprr.value, 100 * v.figures.harmful.value) for v in measured
               if v.figures.vprr and v.figures.vprr.value is not None and v.figures.harmful.value is not None]
     return svg.tradeoff(points, "Safety vs over-refusal, one point per round")
+
+
+def _fronts(views: list[RoundView]) -> list[dict]:
+    """Per try of each round: the candidates' harm against over-refusal on the dev selection set,
+    the base model and the chosen point, and a row per candidate with the guards it broke."""
+    base = next((v.selections[0] for v in views if v.round == 0 and v.selections), None)
+    out = []
+    for v in views:
+        for k, sel in enumerate(v.selections if v.round else []):
+            points = []
+            if base and base["headline"]["vprr"] and base["headline"]["harmful"]["value"] is not None:
+                points.append(("base", 100 * base["headline"]["vprr"]["value"], 100 * base["headline"]["harmful"]["value"], "base"))
+            rows = []
+            for verdict in sel["choice"]["verdicts"]:
+                kind = "chosen" if verdict["name"] == sel["choice"]["chosen"] else "eligible" if verdict["eligible"] else "rejected"
+                if verdict["vprr"] is not None and verdict["harmful"] is not None:
+                    points.append((verdict["name"], 100 * verdict["vprr"], 100 * verdict["harmful"], kind))
+                rows.append({**verdict, "kind": kind, "broken": [g["why"] for g in verdict["guards"] if not g["passed"]]})
+            title = f"Round {v.round}{f', try {k + 1}' if k else ''}: candidates on the dev selection set"
+            out.append({"round": v.round, "try": k + 1, "why": sel["choice"]["why"], "skipped": sel.get("skipped", []),
+                        "rows": rows, "svg": svg.front(points, title)})
+    return out
 
 
 def _heatmaps(views: list[RoundView]) -> list[dict]:

@@ -52,6 +52,8 @@ def post_train(base: str | Path, sft_rows: list[dict], dpo_rows: list[dict], out
                 say(f"no {stage} examples: skipping {stage.upper()}")
             continue
         folder = out / stage
+        if say and complete(folder / "model"):
+            say(f"{stage}: already complete at {folder / 'model'}")
         try:
             result = _stage(stage, current, rows, folder, settings, progress)
         except NonFiniteLoss as exc:
