@@ -47,7 +47,8 @@ class GenerationConfig(BaseModel):
         return self.temperature == 0.0
 
 
-FinishReason = Literal["stop", "length", "error"]
+# "blocked": a provider's content filter withheld the reply (the platform refused, not the model).
+FinishReason = Literal["stop", "length", "error", "blocked"]
 
 
 class Reply(BaseModel):
@@ -151,6 +152,7 @@ class JudgeInput(BaseModel):
     category: str | None = None
     encodings: tuple[str, ...] = ()
     goal: str | None = None  # what an attack was after, in plain words, when the turn hides it
+    blocked: bool = False  # a content filter withheld the reply: nothing of the model's to judge
 
     @property
     def request(self) -> str:

@@ -15,6 +15,7 @@ def serve(
     served_name: str | None = typer.Option(None, help="Model id clients use (default: the model string)."),
     max_batch: int = typer.Option(32, min=1, help="Most requests answered in one batch."),
     max_body_bytes: int = typer.Option(1 << 20, min=1024, help="Largest request body accepted."),
+    max_queue: int = typer.Option(64, min=1, help="Most requests waiting at once; more are answered 429."),
     temperature: float = typer.Option(0.0, min=0.0, help="Temperature when a request gives none."),
 ) -> None:
     """Serve /v1/models and /v1/chat/completions (streaming too) until interrupted."""
@@ -22,7 +23,8 @@ def serve(
     from breakfix.targets.server import serve as run_server
 
     settings = ServerSettings(served_name=served_name or model, api_key=api_key, max_batch=max_batch,
-                              max_body_bytes=max_body_bytes, default_temperature=temperature)
+                              max_body_bytes=max_body_bytes, default_temperature=temperature,
+                              max_queue=max_queue)
 
     def make_target():
         target = load(model, max_batch)

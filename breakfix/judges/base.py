@@ -61,6 +61,10 @@ def non_latin_share(text: str) -> float:
 
 
 def prepare(item: JudgeInput, *, offline: bool, max_chars: int = MAX_CHARS) -> Prepared:
+    # A reply a content filter withheld says nothing about the model: judges that skip
+    # unreadable replies return unscoreable for it, never a refusal.
+    if item.blocked:
+        return Prepared("", ("blocked",), empty=True, unreadable=True)
     text, flags = item.response, []
     if item.encodings:
         text, undone = decode_chain(text, item.encodings)

@@ -123,11 +123,14 @@ BLOCKED = "blocked by the provider's content filter"
 
 
 def blocked(detail: str) -> Reply:
-    """A reply a provider's content filter withheld. It carries `error`, so no caller stores it
-    as the model's answer or scores it as a refusal; `is_blocked` tells it from a failure, so
-    reports can count the platform's refusals apart from the model's."""
-    return Reply(finish_reason="error", error=f"{BLOCKED} ({detail})")
+    """A reply a provider's content filter withheld: finish reason "blocked", as PyRIT records it.
+    It also carries `error`, so no caller stores it as the model's answer or scores it as a
+    refusal; `is_blocked` tells it from a failure, so reports can count the platform's refusals
+    apart from the model's."""
+    return Reply(finish_reason="blocked", error=f"{BLOCKED} ({detail})")
 
 
 def is_blocked(reply: Reply) -> bool:
-    return reply.error is not None and reply.error.startswith(BLOCKED)
+    """True for a filtered reply, including one rebuilt from an older record (an error reply
+    whose message names the filter)."""
+    return reply.finish_reason == "blocked" or (reply.error is not None and reply.error.startswith(BLOCKED))

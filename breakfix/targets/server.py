@@ -8,6 +8,11 @@ target is only ever called from one worker, so a local model is never run twice 
 `stream: true` is answered in the server-sent-events format of the OpenAI API. The reply is
 generated as part of a batch and then sent in word-sized chunks: clients see a valid stream,
 but the first byte arrives when the batch is done.
+
+A client that goes away costs nothing more than the batch already running: requests whose
+client has disconnected are dropped before their generation starts, and at most `max_queue`
+requests wait at once (the rest are told 429 with Retry-After), so a burst of impatient
+clients cannot push everyone else's latency up without bound.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +38,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from breakfix.errors import BreakfixError
-from breakfix.targets.base import Target
+from breakfix.targets.base import Target, is_blocked
 from breakfix.types import GenerationConfig, Message, Reply
 
 
@@ -83,6 +88,28 @@ class ServerSettings:
     batch_wait_s: float = 0.01
     default_max_tokens: int = 256
     default_temperature: float = 0.0
+    max_queue: int = 64
+    poll_s: float = 0.05  # how often a waiting request checks that its client is still there
+
+
+class QueueFull(Exception):
+    """More than `max_queue` requests are already waiting."""
+
+
+class ClientGone(Exception):
+    """The client disconnected before its reply was ready."""
+
+
+async def _still_here() -> bool:
+    return False
+
+
+@dataclass
+class _Item:
+    messages: list[Message]
+    config: GenerationConfig
+    done: asyncio.Future
+    gone: Callable[[], Awaitable[bool]] = _still_here
 
 
 @dataclass
@@ -93,11 +120,31 @@ class _Batcher:
     settings: ServerSettings
     queue: asyncio.Queue = field(default_factory=asyncio.Queue)
     calls: list[int] = field(default_factory=list)
+    dropped: int = 0  # requests whose client left before generation started
+    waiting: int = 0  # submitted and not yet answered
 
-    async def submit(self, messages: list[Message], config: GenerationConfig) -> Reply:
+    async def submit(self, messages: list[Message], config: GenerationConfig,
+                     gone: Callable[[], Awaitable[bool]] = _still_here) -> Reply:
+        """The reply; QueueFull when too many wait, ClientGone when `gone()` turns true first."""
+        if self.waiting >= self.settings.max_queue:
+            raise QueueFull
         done = asyncio.get_running_loop().create_future()
-        await self.queue.put((messages, config, done))
-        return await done
+        self.waiting += 1
+        try:
+            await self.queue.put(_Item(messages, config, done, gone))
+            while True:
+                try:
+                    return await asyncio.wait_for(asyncio.shield(done), self.settings.poll_s)
+                except TimeoutError:
+                    if await gone():
+                        done.cancel()  # the worker skips it if it has not started
+                        raise ClientGone from None
+                except asyncio.CancelledError:
+                    if done.cancelled():  # the worker found the client gone first
+                        raise ClientGone from None
+                    raise
+        finally:
+            self.waiting -= 1
 
     async def work(self) -> None:
         while True:
@@ -108,28 +155,43 @@ class _Batcher:
                     items.append(await asyncio.wait_for(self.queue.get(), max(0.0, deadline - time.monotonic())))
                 except TimeoutError:
                     break
-            by_config: dict[GenerationConfig, list] = {}
+            by_config: dict[GenerationConfig, list[_Item]] = {}
             for item in items:
-                by_config.setdefault(item[1], []).append(item)
+                by_config.setdefault(item.config, []).append(item)
             for config, group in by_config.items():
-                await self._answer(config, group)
+                live = await self._live(group)  # checked per group: earlier groups take time
+                if live:
+                    await self._answer(config, live)
 
-    async def _answer(self, config: GenerationConfig, group: list) -> None:
+    async def _live(self, group: list[_Item]) -> list[_Item]:
+        """The items whose client is still waiting; the others are dropped unanswered."""
+        live = []
+        for item in group:
+            if item.done.done() or await item.gone():
+                item.done.cancel()
+                self.dropped += 1
+            else:
+                live.append(item)
+        return live
+
+    async def _answer(self, config: GenerationConfig, group: list[_Item]) -> None:
         self.calls.append(len(group))
         try:
-            replies = await asyncio.to_thread(self.target.chat, [g[0] for g in group], config)
+            replies = await asyncio.to_thread(self.target.chat, [g.messages for g in group], config)
         except Exception as exc:  # every waiting request learns why, the server keeps going
-            for _, _, done in group:
-                if not done.done():
-                    done.set_exception(exc)
+            for item in group:
+                if not item.done.done():
+                    item.done.set_exception(exc)
             return
-        for (_, _, done), reply in zip(group, replies):
-            if not done.done():
-                done.set_result(reply)
+        for item, reply in zip(group, replies):
+            if not item.done.done():
+                item.done.set_result(reply)
 
 
-def _error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status)
+def _error(status: int, message: str, kind: str = "invalid_request_error",
+           headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status,
+                        headers=headers)
 
 
 def create_app(target: Target, settings: ServerSettings) -> Starlette:
@@ -169,14 +231,21 @@ def create_app(target: Target, settings: ServerSettings) -> Starlette:
             return _error(400, f"max_tokens {config.max_new_tokens} does not fit the model's context of {context} "
                                "tokens; ask for fewer", "context_length_exceeded")
         try:
-            reply = await batcher.submit(messages, config)
+            reply = await batcher.submit(messages, config, request.is_disconnected)
+        except QueueFull:
+            return _error(429, f"{settings.max_queue} requests are already waiting; retry shortly",
+                          "rate_limit_error", {"Retry-After": "1"})
+        except ClientGone:
+            return Response(status_code=499)  # nobody reads it; nginx's code for "client closed request"
         except BreakfixError as exc:
             return _error(502, str(exc), "server_error")
         except Exception as exc:
             return _error(500, f"{type(exc).__name__}: {exc}", "server_error")
         if reply.error and "does not fit the context" in reply.error:  # the request was too long: a client error
             return _error(400, reply.error, "context_length_exceeded")
-        if reply.error:
+        if is_blocked(reply):  # as OpenAI-compatible servers say it: no content, finish "content_filter"
+            reply = Reply(finish_reason="blocked", prompt_tokens=reply.prompt_tokens)
+        elif reply.error:
             return _error(500, reply.error, "server_error")
         if stream:
             return StreamingResponse(_sse(reply, settings.served_name, usage), media_type="text/event-stream")
@@ -234,6 +303,9 @@ def _config(req: ChatRequest, settings: ServerSettings) -> GenerationConfig:
     )
 
 
+_FINISH = {"blocked": "content_filter"}  # OpenAI's name for a reply its filter withheld
+
+
 def _completion(reply: Reply, model: str) -> dict[str, Any]:
     prompt, completion = reply.prompt_tokens or 0, reply.completion_tokens or 0
     return {
@@ -241,8 +313,9 @@ def _completion(reply: Reply, model: str) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.content},
-                     "finish_reason": reply.finish_reason}],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.content or None if
+                                             reply.finish_reason == "blocked" else reply.content},
+                     "finish_reason": _FINISH.get(reply.finish_reason, reply.finish_reason)}],
         "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
     }
 
@@ -258,7 +331,7 @@ def _sse(reply: Reply, model: str, usage: bool = False) -> Iterator[str]:
     yield chunk({"role": "assistant"})
     for piece in re.findall(r"\s*\S+", reply.content):
         yield chunk({"content": piece})
-    yield chunk({}, reply.finish_reason)
+    yield chunk({}, _FINISH.get(reply.finish_reason, reply.finish_reason))
     if usage:  # as OpenAI does for stream_options.include_usage: a last chunk with no choices
         prompt, completion = reply.prompt_tokens or 0, reply.completion_tokens or 0
         counts = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
