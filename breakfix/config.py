@@ -62,20 +62,31 @@ def load_yaml(path: Path, model: type[BaseModel], section: str | None = None) ->
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
         raise InputError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: the top level must be a mapping of keys (like `rounds: 2`), not a "
+                         f"{_yaml_kind(raw)}") from None
     if section is not None:
-        raw = raw.get(section, {}) if isinstance(raw, dict) else raw
+        raw = raw.get(section) or {}
+        if not isinstance(raw, dict):
+            raise InputError(f"{path}: {section}: must be a mapping of keys, not a {_yaml_kind(raw)}") from None
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            where = ".".join(str(p) for p in ((section,) if section else ()) + tuple(error["loc"]))
+            where = ".".join(str(p) for p in ((section,) if section else ()) + tuple(error["loc"])) or "top level"
             problems.append(f"{where}: unknown key" if error["type"] == "extra_forbidden" else f"{where}: {error['msg']}")
         raise InputError(f"{path}: " + "; ".join(problems)) from None
+
+
+def _yaml_kind(value: object) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(type(value), type(value).__name__)
 
 
 class RedteamConfig(_Strict):
