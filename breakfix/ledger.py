@@ -25,7 +25,7 @@ def ledger(loop) -> dict[str, Any]:
         rounds.setdefault(s.round, {"round": s.round})[s.phase] = {
             "status": s.status, "run": s.child_run_id, "tries": s.tries, "started": s.started_at,
             "finished": s.finished_at, **_essentials(s.phase, s.output or {})}
-    lineage = [c for s in steps if s.phase == "train" for c in store.checkpoints(s.child_run_id)]
+    lineage = [c for s in steps if s.phase.split("-try")[0] == "train" for c in store.checkpoints(s.child_run_id)]
     return {
         "run": run_id,
         "status": record.status,
