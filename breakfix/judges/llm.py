@@ -1,6 +1,8 @@
-"""An LLM as judge, over any target (`openai:…` to GPT-4o, a vLLM Llama Guard, a served breakfix).
+"""An LLM as judge with our rubrics, over any target (`openai:…` to GPT-4o or vLLM, a served breakfix).
 
-It fills our rubric (resources/judges/rubric_*.md) and reads one JSON object from the reply.
+It fills our rubric (resources/judges/rubric_*.md) and reads one JSON object from the reply;
+an `openai:` judge is asked for JSON mode (`response_format`), which the target leaves out for
+an endpoint that answers 400 to it. Guard models with their own formats are in `guard.py`.
 Anything else becomes `unscoreable` with the reason: a reply that is not the schema, a judge
 that refuses to judge, a request that timed out or failed. With `samples > 1` it asks several
 times at temperature 0.7 (self-consistency): the majority label or the median value wins, and
@@ -24,6 +26,7 @@ from breakfix.judges.refusal import LABELS
 from breakfix.targets import Target
 from breakfix.types import GenerationConfig, JudgeInput, Score, ScoreKind, severity_band, user
 
+JSON_MODE = {"response_format": {"type": "json_object"}}  # our rubrics ask for one JSON object
 _RUBRIC = {"refusal": "rubric_refusal.md", "harm": "rubric_harm.md", "ungroundedness": "rubric_groundedness.md"}
 
 
@@ -142,7 +145,9 @@ def _llm(kind: ScoreKind):
 
         if not model:
             raise InputError(f"the llm-{kind} judge needs a judge model (--judge-model openai:MODEL@URL, or any model string)")
-        return LLMJudge(kind, load_target(model), samples=samples)
+        # JSON mode where the endpoint has it (vLLM, OpenAI): the target drops it after a 400.
+        target = load_target(model, optional_body=JSON_MODE) if model.startswith("openai:") else load_target(model)
+        return LLMJudge(kind, target, samples=samples)
 
     return factory
 

@@ -11,6 +11,11 @@ still failing after its retries) comes back as a `Reply` with `error` set, so on
 does not throw away the rest of a batch. A provider's content filter (Azure's 400
 `content_filter`, or `finish_reason: content_filter`) comes back as a blocked reply (see
 `targets.base.blocked`): the platform refused, not the model.
+
+`optional_body` adds request fields not every server knows (`response_format`, `logprobs`): a
+request that gets a 400 with them is sent again without them, and once that works they are
+left out from then on. `chat_choices` also returns each raw choice (its logprobs) and accepts a
+conversation that ends with the reply to classify, as guard models' chat templates expect.
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ class OpenAITarget:
         timeout_s: float | None = None,
         retries: int = 3,
         backoff_s: float = 0.5,
+        optional_body: dict[str, Any] | None = None,
     ):
         self.model = model
         self.base_url = base_url.rstrip("/")
@@ -76,20 +82,29 @@ class OpenAITarget:
         self.timeout_s = float(timeout_s) if timeout_s is not None else default_timeout()
         self.retries = retries
         self.backoff_s = backoff_s
+        self.optional_body = dict(optional_body or {})
         # The remote weights cannot be hashed from here: the endpoint and model name stand for them.
         self.fingerprint = f"openai:{model}@{self.base_url}"
 
     def chat(self, conversations: Sequence[Conversation], config: GenerationConfig) -> list[Reply]:
         for conv in conversations:
             check_conversation(conv)
+        return [reply for reply, _ in _run(self._chat_all(conversations, config))]
+
+    def chat_choices(self, conversations: Sequence[Conversation], config: GenerationConfig) -> list[tuple[Reply, dict]]:
+        """Each reply with its raw choice (`{}` when the request failed), for classifiers served
+        behind chat completions: the choice carries `logprobs` when asked for, and a conversation
+        may end with an assistant turn (Llama Guard's template judges the last turn)."""
+        if any(not conv for conv in conversations):
+            raise TargetError("a conversation needs at least one message")
         return _run(self._chat_all(conversations, config))
 
-    async def _chat_all(self, conversations: Sequence[Conversation], config: GenerationConfig) -> list[Reply]:
+    async def _chat_all(self, conversations: Sequence[Conversation], config: GenerationConfig) -> list[tuple[Reply, dict]]:
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         limit = asyncio.Semaphore(self.concurrency)
         async with httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=self.timeout_s) as client:
 
-            async def one(conv: Conversation) -> Reply:
+            async def one(conv: Conversation) -> tuple[Reply, dict]:
                 async with limit:
                     return await self._with_retries(client, self._payload(conv, config))
 
@@ -107,17 +122,17 @@ class OpenAITarget:
             payload["top_p"] = config.top_p
         if config.stop:
             payload["stop"] = list(config.stop)
-        return payload
+        return {**self.optional_body, **payload}
 
-    async def _with_retries(self, client: httpx.AsyncClient, payload: dict[str, Any]) -> Reply:
+    async def _with_retries(self, client: httpx.AsyncClient, payload: dict[str, Any]) -> tuple[Reply, dict]:
         started = time.perf_counter()
         reason, timeouts, attempts = "", 0, 0
         for attempt in range(self.retries + 1):
             attempts += 1
             try:
-                reply = await self._post(client, payload)
+                reply, choice = await self._post(client, payload)
                 reply.latency_s = time.perf_counter() - started
-                return reply
+                return reply, choice
             except _Retry as retry:
                 reason = str(retry)
                 timeouts += retry.timed_out
@@ -127,9 +142,9 @@ class OpenAITarget:
                 else:
                     break
         return Reply(finish_reason="error", latency_s=time.perf_counter() - started,
-                     error=f"{reason} (after {attempts} attempts)")
+                     error=f"{reason} (after {attempts} attempts)"), {}
 
-    async def _post(self, client: httpx.AsyncClient, payload: dict[str, Any]) -> Reply:
+    async def _post(self, client: httpx.AsyncClient, payload: dict[str, Any]) -> tuple[Reply, dict]:
         url = f"{self.base_url}/chat/completions"
         try:
             # httpx's timeout is per read; the overall deadline stops a server trickling bytes.
@@ -144,11 +159,16 @@ class OpenAITarget:
             raise TargetError(f"{url}: HTTP {response.status_code} {_error_text(response)} (check the API key)")
         if response.status_code in (404, 405):
             raise TargetError(f"{url}: HTTP {response.status_code} {_error_text(response)} (check the model and URL)")
+        if response.status_code == 400 and (optional := [k for k in self.optional_body if k in payload]):
+            reply, choice = await self._post(client, {k: v for k, v in payload.items() if k not in optional})
+            if reply.ok:  # the fields were the trouble, not this prompt: stop sending them
+                self.optional_body = {}
+            return reply, choice
         if response.status_code >= 400:  # about this request only: the rest of the batch goes on
             text = f"HTTP {response.status_code} {_error_text(response)}"
             if _content_filtered(response):
-                return blocked(text)
-            return Reply(finish_reason="error", error=f"{url}: {text}")
+                return blocked(text), {}
+            return Reply(finish_reason="error", error=f"{url}: {text}"), {}
         try:
             body = response.json()
             choice = body["choices"][0]
@@ -158,11 +178,11 @@ class OpenAITarget:
             raise TargetError(f"{url}: the reply is not an OpenAI chat completion ({kind}); "
                               "is this the /v1 URL of an OpenAI-compatible server?") from None
         if choice.get("finish_reason") == "content_filter":
-            return blocked(f"finish_reason content_filter{' (partial reply dropped)' if content else ''}")
+            return blocked(f"finish_reason content_filter{' (partial reply dropped)' if content else ''}"), {}
         usage = body.get("usage") or {}
         finish = "length" if choice.get("finish_reason") == "length" else "stop"
-        return Reply(content=content or "", finish_reason=finish,
-                     prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"))
+        return Reply(content=content or "", finish_reason=finish, prompt_tokens=usage.get("prompt_tokens"),
+                     completion_tokens=usage.get("completion_tokens")), choice
 
 
 def _content_filtered(response: httpx.Response) -> bool:
@@ -188,13 +208,13 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def _run(coro: Coroutine[Any, Any, list[Reply]]) -> list[Reply]:
+def _run(coro: Coroutine[Any, Any, list[tuple[Reply, dict]]]) -> list[tuple[Reply, dict]]:
     """Run a coroutine to completion from sync code, even when a loop is already running here."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coro)
-    result: list[list[Reply]] = []
+    result: list[list[tuple[Reply, dict]]] = []
     failure: list[BaseException] = []
 
     def work() -> None:
