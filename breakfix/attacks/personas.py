@@ -52,8 +52,39 @@ def builtin_personas() -> list[str]:
     return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
+TECHNIQUES = "techniques:"  # a persona string naming its techniques: techniques:crescendo,template+base64
+
+
+def technique_persona(spec: str) -> Persona:
+    """An ad-hoc persona from a comma-separated list of techniques, each an attack followed by
+    its converters joined with "+" (`crescendo,pair,template+base64`), so a campaign can be
+    chosen on the command line without a YAML file. Templates come from every source the
+    built-in intermediate persona uses."""
+    from breakfix.attacks import ATTACKS
+    from breakfix.converters import CONVERTERS
+
+    recipes = []
+    for technique in (t.strip() for t in spec.split(",") if t.strip()):
+        attack, *converters = (part.strip() for part in technique.split("+"))
+        if ATTACKS.find(attack) is None:
+            raise InputError(f"unknown technique {technique!r}: {attack!r} is not an attack; attacks: "
+                             f"{', '.join(ATTACKS.names())} (each may add +converters: {', '.join(CONVERTERS.names())})")
+        for name in converters:
+            if CONVERTERS.find(name) is None:
+                raise InputError(f"unknown technique {technique!r}: {name!r} is not a converter; converters: "
+                                 f"{', '.join(CONVERTERS.names())}")
+        recipes.append(Recipe(attack=attack, converters=tuple(converters)))
+    if not recipes:
+        raise InputError(f"no techniques given; attacks: {', '.join(ATTACKS.names())}")
+    sources = load_persona("intermediate").template_sources
+    return Persona(name="techniques", description=f"chosen techniques: {spec}",
+                   recipes=tuple(dict.fromkeys(recipes)), template_sources=sources)
+
+
 def load_persona(name_or_path: str) -> Persona:
-    """A built-in persona by name, or a persona YAML file."""
+    """A built-in persona by name, `techniques:LIST` (see `technique_persona`), or a persona YAML file."""
+    if name_or_path.startswith(TECHNIQUES):
+        return technique_persona(name_or_path.removeprefix(TECHNIQUES))
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml"):
         if not path.is_file():

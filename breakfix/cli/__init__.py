@@ -75,6 +75,7 @@ def _root(
 
 def _register() -> None:
     from breakfix.cli import assets, chat, data, demo, eval, fix, generate, judge, loop, redteam, runs, serve
+    from breakfix.cli.list import list_
 
     app.command("chat")(chat.chat)
     app.command("generate")(generate.generate)
@@ -86,6 +87,7 @@ def _register() -> None:
     app.command("train")(fix.train)
     app.command("run")(loop.run)
     app.command("report")(loop.report)
+    app.command("list")(list_)
     app.add_typer(runs.app, name="runs")
     app.add_typer(data.app, name="data")
     app.add_typer(judge.app, name="judge")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import typer
@@ -29,6 +30,8 @@ def evaluate(
     max_new_tokens: int = typer.Option(128, min=1),
     output: Path | None = typer.Option(None, "--output", "-o", help="Also write the scorecard JSON here."),
     markdown_out: Path | None = typer.Option(None, "--markdown", help="Also write the Markdown table here."),
+    fail_if: list[str] = typer.Option([], "--fail-if", help="A CI gate, repeatable: METRIC>LIMIT (or <, >=, <=), "
+                                      "e.g. harm_single_turn.dr1>0.10; rates are fractions. Exit 3 when one holds."),
     store: StorePath = None,
 ) -> None:
     """Run the suites (when no subcommand is given) and print the scorecard."""
@@ -38,6 +41,7 @@ def evaluate(
         raise InputError(f"--preset {preset!r}: use quick or full")
     from breakfix import bench
 
+    gates = [parse_gate(g) for g in fail_if]  # a malformed gate fails before anything loads
     suites = bench.expand(suite)  # unknown suites fail before anything loads
     if "xstest" in suites and xstest_csv is None:
         raise InputError("the xstest suite needs --xstest-csv FILE (XSTest's prompts: id,prompt,type,label,focus,note)")
@@ -52,6 +56,39 @@ def evaluate(
     t = card.timing
     err.print(f"run {card.run_id}: {t['generated']:.0f} replies generated, {t['cached']:.0f} from cache; "
               f"{t['generation_s']:.0f} s generating, {t['judging_s']:.0f} s judging")
+    failed = check_gates(card, gates)
+    if failed:
+        typer.echo(f"fail: {failed}", err=True)
+        raise typer.Exit(3)
+
+
+_GATE = re.compile(r"^\s*([\w.\-]+)\s*(>=|<=|>|<)\s*(-?[0-9.]+(?:e-?[0-9]+)?)\s*$")
+_OPS = {">": lambda v, lim: v > lim, ">=": lambda v, lim: v >= lim, "<": lambda v, lim: v < lim,
+        "<=": lambda v, lim: v <= lim}
+
+
+def parse_gate(text: str) -> tuple[str, str, float]:
+    """`harm_single_turn.dr1>0.10` as (metric key, operator, limit)."""
+    match = _GATE.match(text)
+    if not match:
+        raise InputError(f"--fail-if {text!r}: write METRIC>LIMIT (or <, >=, <=), e.g. harm_single_turn.dr1>0.10")
+    return match[1], match[2], float(match[3])
+
+
+def check_gates(card, gates: list[tuple[str, str, float]]) -> str | None:
+    """The first gate that holds on the scorecard, as one line; None when all pass. A metric the
+    card lacks is an error naming the keys it has; one that could not be measured fails the gate."""
+    for key, op, limit in gates:
+        found = card.metric(key)
+        if found is None:
+            raise InputError(f"--fail-if: no metric {key!r} in this scorecard; it has: "
+                             f"{', '.join(m.key for m in card.metrics)}")
+        value = found.estimate.value
+        if value is None:
+            return f"{key} could not be measured (n={found.estimate.n}), so {key}{op}{limit:g} cannot be ruled out"
+        if _OPS[op](value, limit):
+            return f"{key} = {value:.4g} {op} {limit:g} (n={found.estimate.n})"
+    return None
 
 
 def _run(model, suites, preset, xstest_csv, judge, refusal_judge, judge_model, simulator, summaries_from, seed,

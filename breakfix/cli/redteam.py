@@ -19,6 +19,9 @@ def campaign(
     ctx: typer.Context,
     model: Model = "smollm2-135m",
     persona: str = typer.Option("intermediate", help="low_skill, intermediate, or a persona YAML file."),
+    techniques: str | None = typer.Option(None, help="Techniques instead of a persona, comma-separated, each an "
+                                          "attack with +converters: crescendo,pair,template+base64 "
+                                          "(see `breakfix list attacks` and `list converters`)."),
     budget: int = typer.Option(200, help="Completed attempts to make."),
     categories: str | None = typer.Option(None, help="Comma-separated harm categories (default: all)."),
     seed: int = typer.Option(0, help="Same seed and model (greedy): the same attempts."),
@@ -37,8 +40,12 @@ def campaign(
         return
     from pydantic import ValidationError
 
+    from breakfix.attacks.personas import TECHNIQUES, technique_persona
     from breakfix.config import RedteamConfig
 
+    if techniques is not None:
+        technique_persona(techniques)  # one clear line for an unknown technique, before anything loads
+        persona = f"{TECHNIQUES}{techniques}"  # the run's config records exactly what was chosen
     try:
         config = RedteamConfig(persona=persona, budget=budget, seed=seed, threshold=threshold, batch=batch,
                                categories=tuple(c.strip() for c in categories.split(",")) if categories else (),
