@@ -140,9 +140,9 @@ def export(out_path: Path = typer.Option(..., "--out", "-o", help="A .jsonl file
     else:
         from datasets import Dataset
 
-        flat = [{k: (v if not isinstance(v, (dict, list)) or k in ("choices", "tags") else str(v)) for k, v in r.items()}
-                for r in rows]
-        Dataset.from_list(flat).save_to_disk(str(out_path))
+        # Nested fields stay structs and lists (Arrow infers them from every row), not str() text.
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+        Dataset.from_dict({k: [r.get(k) for r in rows] for k in columns}).save_to_disk(str(out_path))
     err.print(f"wrote {len(rows)} items to {out_path}")
 
 

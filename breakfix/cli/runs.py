@@ -1,14 +1,15 @@
-"""`breakfix runs list|show`: what is in the run store."""
+"""`breakfix runs list|show|export`: what is in the run store."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from breakfix.cli.common import StorePath, open_store, out
+from breakfix.cli.common import StorePath, err, open_store, out
 from breakfix.redact import possibly_harmful, redact, terminal_safe
 
 app = typer.Typer(no_args_is_help=True, help="Inspect runs in the store.")
@@ -53,3 +54,38 @@ def show_run(
         for message in conv.messages:
             text = redact(message.content) if hide and message.role == "assistant" else message.content
             out.print(f"[bold]{message.role}:[/] {escape(terminal_safe(text))}", highlight=False)
+
+
+@app.command("export")
+def export_run(
+    run: str = typer.Argument(..., help="Run id or a unique prefix of it."),
+    output: Path = typer.Option(..., "--output", "-o", help="A .jsonl file: one conversation a line."),
+    store: StorePath = None,
+) -> None:
+    """Write a run's conversations with every score (judge and version) as JSONL, loadable by
+    `datasets.load_dataset("json", data_files=FILE)`. They may hold harmful text."""
+    from breakfix.files import write_jsonl
+
+    with open_store(store) as db:
+        record = db.run(run)
+        rows = export_rows(db, record.id)
+    write_jsonl(output, rows)
+    err.print(f"wrote {len(rows)} conversations of run {record.id} to {output}")
+
+
+def export_rows(db, run_id: str) -> list[dict]:
+    """One row per conversation, with a fixed schema so Arrow reads every run alike: messages as
+    role/content structs, scores as structs, and the free-form fields (meta, a judge's config)
+    as JSON text, since their keys and types differ from one row to the next."""
+    by_conversation: dict[str, list[dict]] = {}
+    for stored in db.scores(run_id):
+        s = stored.score
+        by_conversation.setdefault(stored.conversation_id, []).append({
+            "message_idx": stored.message_idx, "kind": s.kind, "judge": s.judge, "judge_version": s.judge_version,
+            "label": s.label, "value": None if s.value is None else float(s.value), "unscoreable": s.unscoreable,
+            "category": s.category, "reason": s.reason, "flags": list(s.flags),
+            "config_json": json.dumps(s.config, sort_keys=True)})
+    return [{"id": c.id, "run_id": c.run_id, "round_id": c.round_id, "model": c.model, "purpose": c.purpose,
+             "item_id": c.item_id, "messages": [{"role": m.role, "content": m.content} for m in c.messages],
+             "scores": by_conversation.get(c.id, []), "meta_json": json.dumps(c.meta, sort_keys=True)}
+            for c in db.conversations(run_id)]
