@@ -56,7 +56,8 @@ def campaign(
     _campaign(model, config, findings_out, store)
 
 
-def _campaign(model: str, config, findings_out: Path | None, store: Path | None) -> None:
+def _campaign(model: str, config, findings_out: Path | None, store: Path | None):
+    """Run one campaign, print its tables and return its report (the Python API's `redteam`)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from breakfix.attacks import load_judges
@@ -91,6 +92,7 @@ def _campaign(model: str, config, findings_out: Path | None, store: Path | None)
         findings_io.export(found, findings_out)
     err.print(f"run {run_id}: {result.attempts} attempts, {result.successes} successful, {len(found)} findings"
               + (f" (written to {findings_out})" if findings_out else f"; export with: breakfix redteam export {run_id} -o findings.jsonl"))
+    return result
 
 
 def _print(result) -> None:
