@@ -1,5 +1,6 @@
 """A target whose replies are remembered in the run store, keyed by (weights fingerprint,
-conversation, generation config). A phase that is run again after an interruption (the loop's
+backend, conversation, generation config). The backend (e.g. `torch:cpu:bfloat16`) is in the
+key because the same weights give different replies in bf16 and fp32: they must never mix. A phase that is run again after an interruption (the loop's
 `--resume`) gets the same replies back without generating them, so it makes the same attempts
 and writes the same records, once."""
 
@@ -13,8 +14,12 @@ from breakfix.store.db import canonical_json
 from breakfix.types import Conversation, GenerationConfig, Reply
 
 
-def reply_key(fingerprint: str, conversation: Conversation, config: GenerationConfig) -> str:
+def reply_key(fingerprint: str, conversation: Conversation, config: GenerationConfig, backend: str = "") -> str:
+    """The cache key of one reply. A target without a `backend` (remote, mock) keeps the key it
+    always had; a local one is keyed by the dtype it runs in too."""
     parts = ["reply", fingerprint, [m.model_dump() for m in conversation], config.model_dump()]
+    if backend:
+        parts.insert(2, backend)
     return hashlib.sha256(canonical_json(parts).encode()).hexdigest()
 
 
@@ -22,6 +27,7 @@ class CachedTarget:
     def __init__(self, target, store):
         self.target, self.store = target, store
         self.name, self.fingerprint = target.name, target.fingerprint
+        self.backend = getattr(target, "backend", "")
         self.generated = self.cached = 0
         self.seconds = 0.0
 
@@ -29,7 +35,7 @@ class CachedTarget:
         return getattr(self.target, attribute)
 
     def chat(self, conversations: Sequence[Conversation], config: GenerationConfig) -> list[Reply]:
-        keys = [reply_key(self.fingerprint, c, config) for c in conversations]
+        keys = [reply_key(self.fingerprint, c, config, self.backend) for c in conversations]
         found = self.store.cached(keys)
         todo = [k for k in dict.fromkeys(keys) if k not in found]
         errored: dict[str, Reply] = {}
