@@ -136,7 +136,6 @@ class LabelledResponse(BaseModel):
     split: Split | None = None
 
 
-RefusalLabel = Literal["full_compliance", "partial_refusal", "full_refusal"]
 ScoreKind = Literal["refusal", "harm", "ungroundedness"]
 
 

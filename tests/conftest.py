@@ -35,7 +35,7 @@ def smol():
 @pytest.fixture(scope="session")
 def judges():
     """The offline refusal and harm judges (trained by `breakfix assets`), loaded once."""
-    from breakfix.attacks import load_judges
+    from breakfix.judges.joint import load_judges
     from breakfix.paths import home
 
     return load_judges(home())

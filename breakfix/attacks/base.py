@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from breakfix.attacks.texts import AttackTexts, load_texts
 from breakfix.registry import Registry
 from breakfix.targets import Target
 from breakfix.types import Attempt, Conversation, GenerationConfig, JudgeInput, Reply, Score, Seed
+
+if TYPE_CHECKING:
+    from breakfix.judges.joint import Judges
 
 
 @dataclass(frozen=True)
@@ -29,26 +31,6 @@ class Goal:
     payload: str
     chain: tuple[str, ...] = ()
     rng: int = 0
-
-
-class Judges:
-    """Refusal and harm judges used together; one pass when both are the offline judges."""
-
-    def __init__(self, refusal, harm):
-        self.refusal, self.harm = refusal, harm
-
-    def score(self, items: Sequence[JudgeInput]) -> tuple[list[Score], list[Score]]:
-        if not items:
-            return [], []
-        if hasattr(self.harm, "score_pair") and self.refusal.name == self.harm.refusal.name:
-            return self.harm.score_pair(items)
-        return self.refusal.score(items), self.harm.score(items)
-
-
-def load_judges(home: Path, harm: str = "harm", refusal: str = "refusal", model: str | None = None) -> Judges:
-    from breakfix.judges import load_judge
-
-    return Judges(load_judge(refusal, home, model=model), load_judge(harm, home, model=model))
 
 
 @dataclass

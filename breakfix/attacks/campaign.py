@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from pydantic import BaseModel
 
 from breakfix.attacks.adaptive import SCHEDULERS, Arm
-from breakfix.attacks.base import ATTACKS, Driver, Env, Goal, Judges
+from breakfix.attacks.base import ATTACKS, Driver, Env, Goal
 from breakfix.attacks.personas import Persona
 from breakfix.config import RedteamConfig
 from breakfix.converters import Chain
@@ -32,6 +32,7 @@ from breakfix.targets import Target
 from breakfix.types import Attempt, Finding, GenerationConfig, Seed
 
 if TYPE_CHECKING:
+    from breakfix.judges.joint import Judges
     from breakfix.store import Store
 
 

@@ -94,7 +94,7 @@ def check_gates(card, gates: list[tuple[str, str, float]]) -> str | None:
 def _run(model, suites, preset, xstest_csv, judge, refusal_judge, judge_model, simulator, summaries_from, seed,
          max_new_tokens, store):
     from breakfix import bench
-    from breakfix.attacks import load_judges
+    from breakfix.judges.joint import load_judges
     from breakfix.config import DataConfig
     from breakfix.data import load_catalog
     from breakfix.judges import load_judge

@@ -60,7 +60,7 @@ def _campaign(model: str, config, findings_out: Path | None, store: Path | None)
     """Run one campaign, print its tables and return its report (the Python API's `redteam`)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from breakfix.attacks import load_judges
+    from breakfix.judges.joint import load_judges
     from breakfix.attacks import findings as findings_io
     from breakfix.attacks.campaign import Campaign, harmful_seeds, persona_templates, run
     from breakfix.attacks.personas import load_persona
@@ -122,7 +122,8 @@ def replay(
     store: StorePath = None,
 ) -> None:
     """Re-run findings against a model: which still break it?"""
-    from breakfix.attacks import Env, load_judges
+    from breakfix.attacks import Env
+    from breakfix.judges.joint import load_judges
     from breakfix.attacks import findings as findings_io
     from breakfix.paths import home
     from breakfix.types import GenerationConfig

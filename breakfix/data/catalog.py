@@ -9,7 +9,6 @@ later loads take about a second.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections import Counter
 from collections.abc import Iterable
@@ -190,17 +189,7 @@ def check(catalog: Catalog, home: Path, threshold: float | None = None) -> Conta
                          threshold or catalog.threshold)
 
 
-def family_summary(catalog: Catalog) -> dict[str, int]:
-    sizes = Counter(s.family for s in catalog.seeds)
-    return {"families": len(sizes), "largest": max(sizes.values(), default=0),
-            "merged_items": sum(n for n in sizes.values() if n > 1)}
-
-
 def describe_pairs(catalog: Catalog) -> Counter:
     """Near-duplicate pairs across sources, counted per source pair."""
     source = {s.id: s.source for s in catalog.seeds}
     return Counter(tuple(sorted((source[a], source[b]))) for a, b, _ in catalog.cross_source)
-
-
-def to_json(seed: Seed) -> str:
-    return json.dumps(seed.model_dump(mode="json"), ensure_ascii=False)

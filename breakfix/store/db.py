@@ -308,11 +308,6 @@ class Store:
     def _score_configs(self, scores: Sequence[Score]) -> dict[str, str]:
         return {s.judge: self.put_config({"judge": s.judge, "version": s.judge_version, **s.config}) for s in scores}
 
-    def add_finding(self, finding: Finding, conversation_id: str, round_id: str | None = None) -> bool:
-        """Store a finding once (its id is content-derived); True when it was new."""
-        with self.transaction() as tx:
-            return _insert_finding(tx, finding, conversation_id, round_id)
-
     def findings(self, run_id: str) -> list[Finding]:
         rows = self.conn.execute("SELECT body FROM findings WHERE run_id = ? ORDER BY created_at, id", (run_id,))
         return [Finding.model_validate_json(row[0]) for row in rows.fetchall()]

@@ -3,7 +3,7 @@
 import pytest
 
 from breakfix import bench
-from breakfix.attacks import load_judges
+from breakfix.judges.joint import load_judges
 from breakfix.config import DataConfig
 from breakfix.data import load_catalog
 from breakfix.errors import InputError
