@@ -7,8 +7,7 @@ from breakfix.attacks.base import ATTACKS, Attack, Env, Goal, drive, register_at
 
 def __getattr__(name: str):
     """`Judges` and `load_judges` live in `breakfix.judges.joint`; still importable from here for
-    the callers not yet moved (cli/fix.py, cli/loop.py, bench/), without loading every judge
-    whenever attacks are imported."""
+    the callers not yet moved (cli/fix.py, cli/loop.py, bench/)."""
     if name in ("Judges", "load_judges"):
         from breakfix.judges import joint
 
