@@ -124,10 +124,12 @@ class CurateConfig(_Strict):
     min_attempts: int = Field(3, ge=1, description="A group needs this many scored attempts to be targeted.")
     per_target: int = Field(12, ge=0, description="Extra fix-split requests, attacked the same way, per target.")
     floor: int = Field(3, ge=0, description="Direct requests per harm category even when untargeted (keeps safety broad).")
-    twins_per_category: int = Field(8, ge=0, description="Benign look-alike prompts per targeted category.")
+    contrastive_dpo: bool = Field(True, description="DPO pairs on benign look-alikes: the model's helpful answer "
+                                  "preferred over a refusal (the counterweight to over-refusal).")
     retention_ratio: float = Field(1.0, ge=0, description="Helpful self-distilled examples per safety SFT example.")
     family_cap: int = Field(3, ge=1, description="At most this many examples from one family of requests.")
-    resample: int = Field(4, ge=0, description="Samples tried for a helpful answer when the model over-refuses a twin.")
+    resample: int = Field(4, ge=0, description="Samples tried for a helpful answer when the model refuses a benign "
+                          "look-alike or its answer is judged harmful.")
     max_new_tokens: int = Field(160, ge=1)
     contamination: float = Field(0.8, gt=0, le=1, description="Cosine similarity to an eval item that fails curation.")
     benign_ratio: float = Field(1.0, ge=0, description="Benign look-alike examples per safety example; a rejected round "
@@ -163,6 +165,8 @@ class TrainConfig(_Strict):
         "every epoch), or N (also every N optimizer steps). Each is a merged, loadable model.")
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="bf16 autocast on CPUs whose bf16 matmul measured fast (auto), or as given.")
+    padding_free: bool = Field(True, description="SFT batches laid end to end without pad tokens (TRL's padding-free "
+                               "collator); False pads every row to the batch's longest.")
     seed: int = 0
 
 

@@ -201,8 +201,10 @@ def sft(base: str | Path, rows: list[dict], out: Path, config: TrainConfig, prog
     bf16 = use_bf16(config)
     # Padding-free: the rows of a batch are laid end to end, no pad tokens computed. TRL then
     # enforces no max_length itself; sft_records has already cut every example to fit.
-    common = {**_common_args(out, config, config.sft_epochs, config.sft_learning_rate, bf16), "max_length": None}
-    args = SFTConfig(**common, completion_only_loss=True, padding_free=True)
+    common = _common_args(out, config, config.sft_epochs, config.sft_learning_rate, bf16)
+    if config.padding_free:
+        common["max_length"] = None
+    args = SFTConfig(**common, completion_only_loss=True, padding_free=config.padding_free)
     losses: list[float] = []
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(records), processing_class=tokenizer,
                          peft_config=_peft(config), callbacks=[_callback(progress, losses, out, config)])

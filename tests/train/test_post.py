@@ -1,0 +1,40 @@
+"""post_train, the one training entry point: SFT then DPO, candidates saved along training as
+merged loadable models, a finished run read back, and a NaN loss recorded rather than raised."""
+
+import json
+
+from breakfix.config import TrainConfig
+from breakfix.train import MANIFEST, complete, post_train
+from tests.train.conftest import DPO_ROWS, SFT_ROWS
+
+FAST = TrainConfig(sft_epochs=2, dpo_epochs=1, batch_size=8, sft_learning_rate=5e-3, dpo_learning_rate=5e-3,
+                   max_length=96, save_steps=50, candidates="epochs")
+
+
+def test_candidates_are_saved_along_training_as_loadable_models(tiny, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    seen = []
+    result = post_train(tiny, SFT_ROWS, DPO_ROWS, tmp_path, FAST, lambda stage, step, total, loss: seen.append(stage))
+    assert [c.name for c in result.candidates] == ["sft@2", "sft", "dpo"]
+    assert result.model == str(tmp_path / "dpo" / "model") and not result.failures and set(seen) == {"sft", "dpo"}
+    assert len({c.weights_sha256 for c in result.candidates}) == 3  # three different models
+    early = result.candidates[0]
+    assert complete(early.path) and json.loads((tmp_path / "sft" / "candidates" / "step-2" / "model" / MANIFEST).read_text())["step"] == 2
+    AutoModelForCausalLM.from_pretrained(early.path)  # merged: loads as a plain model, no adapter needed
+    assert not (tmp_path / "sft" / "candidates" / "step-2" / "weights").exists()  # the raw adapter is gone once merged
+    again = post_train(tiny, SFT_ROWS, DPO_ROWS, tmp_path, FAST)  # finished: read back, not retrained
+    assert [c.weights_sha256 for c in again.candidates] == [c.weights_sha256 for c in result.candidates]
+
+
+def test_a_loss_that_turns_nan_is_recorded_and_the_later_stages_skipped(tmp_path, monkeypatch):
+    import breakfix.train.post as post
+    from breakfix.train import NonFiniteLoss
+
+    def diverge(base, rows, out, config, progress=None):
+        raise NonFiniteLoss("sft: the loss became nan at step 3; training stopped (try a lower learning rate)")
+
+    monkeypatch.setattr(post, "sft", diverge)
+    monkeypatch.setattr(post, "dpo", lambda *a, **k: (_ for _ in ()).throw(AssertionError("DPO must not run")))
+    result = post_train(tmp_path / "base", SFT_ROWS, DPO_ROWS, tmp_path / "out", FAST)
+    assert result.model is None and result.candidates == [] and "loss became nan" in result.failures[0]
