@@ -12,6 +12,12 @@ does not throw away the rest of a batch. A provider's content filter (Azure's 40
 `content_filter`, or `finish_reason: content_filter`) comes back as a blocked reply (see
 `targets.base.blocked`): the platform refused, not the model.
 
+Each endpoint can have its own key: `openai:MODEL@URL#key=VAR` reads the key from the
+environment variable VAR instead of `OPENAI_API_KEY` (so a third-party target and an OpenAI
+judge never share one). A server that refuses `max_tokens` (OpenAI's newer models answer 400
+and ask for `max_completion_tokens`) is asked again once with `max_completion_tokens`, which
+is then used from that point on.
+
 `optional_body` adds request fields not every server knows (`response_format`, `logprobs`): a
 request that gets a 400 with them is sent again without them, and once that works they are
 left out from then on. `chat_choices` also returns each raw choice (its logprobs) and accepts a
@@ -23,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Coroutine, Sequence
@@ -83,6 +90,7 @@ class OpenAITarget:
         self.retries = retries
         self.backoff_s = backoff_s
         self.optional_body = dict(optional_body or {})
+        self.max_field = "max_tokens"  # becomes "max_completion_tokens" once a server asks for it
         # The remote weights cannot be hashed from here: the endpoint and model name stand for them.
         self.fingerprint = f"openai:{model}@{self.base_url}"
 
@@ -114,7 +122,7 @@ class OpenAITarget:
         payload: dict[str, Any] = {
             "model": self.model,
             "messages": [m.model_dump() for m in with_system(conversation, config)],
-            "max_tokens": config.max_new_tokens,
+            self.max_field: config.max_new_tokens,
             "temperature": config.temperature,
             "seed": config.seed,
         }
@@ -159,6 +167,12 @@ class OpenAITarget:
             raise TargetError(f"{url}: HTTP {response.status_code} {_error_text(response)} (check the API key)")
         if response.status_code in (404, 405):
             raise TargetError(f"{url}: HTTP {response.status_code} {_error_text(response)} (check the model and URL)")
+        if response.status_code == 400 and "max_tokens" in payload and "max_tokens" in _error_text(response):
+            retried = {("max_completion_tokens" if k == "max_tokens" else k): v for k, v in payload.items()}
+            reply, choice = await self._post(client, retried)
+            if reply.ok:  # this server wants the newer name: use it from now on
+                self.max_field = "max_completion_tokens"
+            return reply, choice
         if response.status_code == 400 and (optional := [k for k in self.optional_body if k in payload]):
             reply, choice = await self._post(client, {k: v for k, v in payload.items() if k not in optional})
             if reply.ok:  # the fields were the trouble, not this prompt: stop sending them
@@ -233,6 +247,15 @@ def _run(coro: Coroutine[Any, Any, list[tuple[Reply, dict]]]) -> list[tuple[Repl
 
 @register_target("openai")
 def _factory(rest: str, **options: Any) -> OpenAITarget:
+    rest, _, fragment = rest.partition("#")
+    for part in filter(None, fragment.split(",")):
+        name, eq, value = part.partition("=")
+        if name.strip() != "key" or not eq or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value.strip()):
+            raise TargetError(f"openai:{rest}#{fragment}: after '#' write key=ENV_VAR (the variable holding this "
+                              "endpoint's key)")
+        if not os.environ.get(value.strip()):
+            raise TargetError(f"openai:{rest}: the key variable {value.strip()} is not set")
+        options.setdefault("api_key_env", value.strip())
     model, sep, url = rest.partition("@")
     url = url if sep else os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
     if not model or not url.startswith(("http://", "https://")):
