@@ -73,7 +73,8 @@ def matmul_gflops(dtype: Dtype, shape: tuple[int, int, int], seconds: float = 0.
 
 def machine_key() -> str:
     """The CPU and torch this probe holds for: model name, a hash of the feature flags (VMs often
-    mask the model name; the flags say whether AMX / AVX-512 BF16 are there), torch version."""
+    mask the model name; the flags say whether AMX / AVX-512 BF16 are there), torch version.
+    Not the thread count: the probe runs on one thread."""
     import torch
 
     name, flags = "", ""
@@ -88,7 +89,7 @@ def machine_key() -> str:
         pass
     name = name or platform.processor() or platform.machine()
     digest = hashlib.sha256(" ".join(sorted(flags.split())).encode()).hexdigest()[:12]
-    return f"{name}|flags:{digest}|torch:{torch.__version__}|threads:{torch.get_num_threads()}"
+    return f"{name}|flags:{digest}|torch:{torch.__version__}"
 
 
 def measure(threads: int = 1) -> Probe:
