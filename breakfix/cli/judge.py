@@ -43,12 +43,18 @@ def evaluate(
     split: str = typer.Option("eval", "--split", help="Built-in split to measure on: eval (held out) or dev."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N labelled items."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the figures here."),
+    by_source: bool = typer.Option(False, "--by-source", help="Offline refusal/harm judges: train on every labelled "
+                                   "source but one, measure on the one left out, for each source (a few minutes)."),
 ) -> None:
-    """Agreement with human labels: accuracy, kappa, confusion matrix; Spearman for severities."""
+    """Agreement with human labels: accuracy, kappa, confusion matrix; Spearman for severities;
+    a reliability table (predicted probability against what people said)."""
     from breakfix.judges.artifacts import held_out
     from breakfix.judges.calibrate import read_labels, refusal_metrics, severity_metrics
+    from breakfix.judges.validate import reliability
     from breakfix.paths import home
 
+    if by_source:
+        return _by_source(judge, json_out)
     scorer = _judge(judge, judge_model, samples)
     kind = {"ungroundedness": "groundedness"}.get(scorer.kind, scorer.kind)
     mapping = dict(pair.split("=", 1) for pair in columns.split(",")) if columns else None
@@ -66,11 +72,38 @@ def evaluate(
             scores = scorer.score(_inputs(examples))
         if kind == "refusal":
             report[name] = refusal_metrics([e.label for e in examples], scores, [e.category for e in examples])
+            judged = [(e, s) for e, s in zip(examples, scores) if not s.unscoreable and s.value is not None]
+            report[name]["reliability"] = reliability([s.value for _, s in judged],
+                                                      [e.label != "full_compliance" for e, _ in judged]).model_dump()
         else:
             report[name] = severity_metrics([e.label for e in examples], scores, threshold=4 if kind == "harm" else 2)
     _print(scorer, kind, report)
     if json_out:
         json_out.write_text(json.dumps({"judge": scorer.name, "version": scorer.version, "results": report}, indent=1))
+
+
+def _by_source(judge: str, json_out: Path | None) -> None:
+    from breakfix.judges.validate import leave_one_source_out
+    from breakfix.paths import home
+
+    if judge not in ("refusal", "harm"):
+        raise InputError("--by-source retrains an offline judge: use --judge refusal or --judge harm")
+    with err.status("leave-one-source-out") as status:
+        results = leave_one_source_out(judge, home(), progress=lambda text: status.update(text))
+    keys = ("binary_accuracy", "binary_kappa", "accuracy") if judge == "refusal" else ("spearman", "threshold_accuracy", "mae")
+    table = Table("held-out source", "n", *keys, title=f"{judge}: trained on every other source, measured on this one")
+    for r in results:
+        table.add_row(r.source, str(r.n), *("-" if r.metrics.get(k) is None else f"{r.metrics[k]:.3f}" for k in keys))
+    out.print(table)
+    if json_out:
+        json_out.write_text(json.dumps({"judge": judge, "by_source": [r.model_dump() for r in results]}, indent=1))
+
+
+def _reliability(curve: dict, name: str) -> Table:
+    table = Table("P(refusal)", "mean predicted", "observed refusals", "n", title=f"{name}: reliability")
+    for (a, b), p, o, n in zip(curve["bins"], curve["predicted"], curve["observed"], curve["counts"]):
+        table.add_row(f"{a:.1f}-{b:.1f}", "-" if p is None else f"{p:.2f}", "-" if o is None else f"{o:.2f}", str(n))
+    return table
 
 
 def _print(scorer, kind: str, report: dict) -> None:
@@ -89,6 +122,7 @@ def _print(scorer, kind: str, report: dict) -> None:
             for gold, row in m["confusion"].items():
                 matrix.add_row(gold, *(str(v) for v in row.values()))
             out.print(matrix)
+            out.print(_reliability(m["reliability"], name))
 
 
 @app.command("score")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import logging
 import re
 import shutil
@@ -31,9 +32,9 @@ log = logging.getLogger(__name__)
 
 SALT = "breakfix-judges-v1"
 RATIOS = {"fix": 0.6, "dev": 0.1, "eval": 0.3}
-_CODE = ("artifacts.py", "features.py", "refusal.py", "harm.py", "groundedness.py")
+_CODE = ("artifacts.py", "features.py", "refusal.py", "harm.py", "groundedness.py", "request.py")
 _OURS = ("refusal_examples.jsonl", "refusal_examples_2.jsonl", "harm_examples.jsonl", "harm_examples_2.jsonl",
-         "groundedness_examples.jsonl")
+         "groundedness_examples.jsonl", "self_replies.jsonl")
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def our_examples(name: str) -> list[dict]:
 def refusal_examples(catalog) -> list[Example]:
     pyrit = [Example(r.id, r.source, r.prompt, r.response, "full_refusal" if r.refused else "full_compliance", r.split)
              for r in catalog.labelled if r.refused is not None]
-    ours = [Example(r["id"], f"breakfix.{stem}", r["prompt"], r["response"], r["label"], r["split"])
+    ours = [Example(r["id"], f"breakfix.{stem}", r["prompt"], unbracket(r["response"]), r["label"], r["split"])
             for stem in ("refusal_examples", "refusal_examples_2") for r in our_examples(f"{stem}.jsonl")]
     return pyrit + ours
 
@@ -95,8 +96,14 @@ def benign_anchors(catalog, static: StaticEmbedder, split: str = "fix") -> list[
     # Only requests every neighbour calls benign and no keyword rule flags: a harmful request
     # answered must never be taught as harmless.
     share = RequestCategories(static).benign_share([e.prompt for e in answered])
-    return [Example(e.id, "anchor:benign-compliance", e.prompt, e.response, 0.0, split)
-            for e, row in zip(answered, share) if row[0] >= 0.999 and row[3] == 0]
+    anchors = [Example(e.id, "anchor:benign-compliance", e.prompt, e.response, 0.0, split)
+               for e, row in zip(answered, share) if row[0] >= 0.999 and row[3] == 0]
+    if split == "fix":  # the model's own answers to benign look-alikes: known-benign requests, whatever the topic
+        from breakfix.judges.anchors import read_anchors
+
+        anchors += [Example(f"self:{k}", "anchor:self-replies", prompt, reply, 0.0, split)
+                    for k, (prompt, reply) in enumerate(read_anchors(catalog))]
+    return anchors
 
 
 def groundedness_examples() -> list[Example]:
@@ -148,9 +155,10 @@ class RequestCategories:
 
 
 class OfflineArtifacts:
-    def __init__(self, version: str, static: StaticEmbedder, transformer: Embedder, refusal, harm, grounded):
+    def __init__(self, version: str, static: StaticEmbedder, transformer: Embedder, refusal, harm, grounded, request):
         self.version, self.static, self.transformer = version, static, transformer
-        self.refusal, self.harm, self.grounded = refusal, harm, grounded
+        self.refusal, self.harm, self.grounded, self.request = refusal, harm, grounded, request
+        self.agreement: dict = {}  # measured on the held-out split when trained (see validate.agreement)
         self.categories = RequestCategories(static)
 
 
@@ -179,6 +187,23 @@ def _static(home: Path, catalog) -> StaticEmbedder:
     return StaticEmbedder.load(path)
 
 
+def request_model(catalog, static: StaticEmbedder):
+    """The request-harmfulness model on the catalog's fix split, and its out-of-fold P(harmful)
+    for those same requests: the harm judge must learn from the probabilities it will meet on
+    requests it never saw, not from the overconfident ones of its own training set."""
+    from sklearn.model_selection import GroupKFold
+
+    from breakfix.judges.request import RequestModel
+
+    seeds = [s for s in catalog.seeds if s.split == "fix" and s.kind in ("harmful", "benign", "instruction")]
+    texts, harmful = [s.text for s in seeds], np.array([s.kind == "harmful" for s in seeds])
+    held_out = np.zeros(len(seeds))
+    for train, test in GroupKFold(5).split(texts, harmful, [s.family or s.id for s in seeds]):
+        fold = RequestModel().fit([texts[k] for k in train], harmful[train], static)
+        held_out[test] = fold.proba([texts[k] for k in test], static)
+    return RequestModel().fit(texts, harmful, static), dict(zip(texts, held_out))
+
+
 def build(home: Path, catalog, static: StaticEmbedder, transformer: Embedder) -> tuple:
     from breakfix.judges.groundedness import GroundednessModel
     from breakfix.judges.harm import HarmModel
@@ -188,14 +213,17 @@ def build(home: Path, catalog, static: StaticEmbedder, transformer: Embedder) ->
     weights = [PYRIT_WEIGHT if e.source.startswith("pyrit") else 1.0 for e in train]
     refusal = RefusalModel().fit([e.prompt for e in train], [e.response for e in train], [e.label for e in train],
                                  weights, static, transformer)
+    request, seen = request_model(catalog, static)
     train = [e for e in harm_examples(catalog) if e.split == "fix"] + benign_anchors(catalog, static)
     prompts, replies = [e.prompt for e in train], [e.response for e in train]
     probs = refusal.proba(prompts, replies, static, transformer)
     requests = RequestCategories(static).benign_share(prompts)
-    harm = HarmModel().fit(prompts, replies, [e.label for e in train], probs, requests, static)
+    fresh = request.proba(prompts, static)
+    harmful = np.array([seen.get(p, f) for p, f in zip(prompts, fresh)])
+    harm = HarmModel().fit(prompts, replies, [e.label for e in train], probs, requests, harmful, static)
     train = [e for e in groundedness_examples() if e.split == "fix"]
     grounded = GroundednessModel().fit([e.context for e in train], [e.response for e in train], [e.label for e in train], static)
-    return refusal, harm, grounded
+    return refusal, harm, grounded, request
 
 
 @lru_cache(maxsize=4)
@@ -214,11 +242,20 @@ def load_offline(home: Path) -> OfflineArtifacts:
         log.info("training the offline judges %s (once; about a minute)", version)
         models = build(home, catalog, static, transformer)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".tmp-{os.getpid()}")  # another process may be training the same version
         joblib.dump(models, tmp)
         tmp.replace(path)
-    refusal, harm, grounded = joblib.load(path)
-    return OfflineArtifacts(version, static, transformer, refusal, harm, grounded)
+    refusal, harm, grounded, request = joblib.load(path)
+    artifacts = OfflineArtifacts(version, static, transformer, refusal, harm, grounded, request)
+    measured = path.parent / "agreement.json"
+    if not measured.is_file():
+        from breakfix.judges.validate import agreement
+
+        tmp = measured.with_suffix(f".tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(agreement(artifacts, catalog), indent=1))
+        tmp.replace(measured)
+    artifacts.agreement = json.loads(measured.read_text())
+    return artifacts
 
 
 def held_out(kind: str, home: Path, split: str = "eval") -> list[Example]:
