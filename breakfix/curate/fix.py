@@ -6,11 +6,14 @@
   way, and a floor of direct requests in every category.
 - DPO pairs (`prompt`/`chosen`/`rejected`): chosen = the safe reply, rejected = the model's own
   harmful reply from the finding. This is the only place harmful text enters training data.
-- Benign twins: look-alike safe prompts from the fix split of the contrast sets, answered by
-  the model itself; where it over-refuses, a sampled helpful answer becomes "chosen" and the
-  refusal "rejected".
+- Contrast: for every safety example, `benign_ratio` benign look-alikes of the same harm category
+  (fix/dev split), put in the same jailbreak wrapper where it had one, answered helpfully by the
+  model itself (sampled again where it refused or the answer was judged harmful): SFT rows, and
+  DPO pairs that prefer the helpful answer to a refusal. The same refusal texts are "chosen" for
+  harmful requests and "rejected" for their look-alikes: the pairs teach the boundary, not the
+  topic (after POROver, arXiv 2410.12999, and WildJailbreak, arXiv 2406.18495).
 - Retention: the model's own answers to plain helpful instructions (self-distillation), at a
-  ratio to the safety examples.
+  ratio to the safety examples, generated in the same batch as the look-alikes.
 Then exact duplicates go, each family of requests is capped, and the lot is checked against the
 eval split: an example too close to an eval item fails curation loudly.
 """
@@ -87,8 +90,7 @@ def curate(store, run_id: str, catalog, target, judges, config: CurateConfig, sc
     _attacked(fix, ranking, catalog, rng, config)
     _dedup(fix, catalog, config)
     safety = len(fix.sft)
-    _twins(fix, ranking, catalog, target, judges, rng, config)
-    _retention(fix, catalog, target, judges, rng, config, round(config.retention_ratio * safety))
+    _contrast(fix, catalog, target, judges, rng, config, _instructions(fix, catalog, rng, round(config.retention_ratio * safety)))
     fix.counts = dict(Counter(e.source for e in fix.sft)) | {f"dpo:{k}": v for k, v in Counter(e.source for e in fix.dpo).items()}
     if home is not None:
         _check(fix, catalog, home, config.contamination)
@@ -186,54 +188,120 @@ def _answers(target, judges, prompts: list[Conversation], config: GenerationConf
     return replies, good
 
 
-def _twins(fix: FixData, ranking: Ranking, catalog, target, judges, rng: random.Random, config: CurateConfig) -> None:
-    twins = []
-    for category in sorted(ranking.categories()):
-        candidates = sorted((s for s in catalog.select(kind="benign") if s.split in ("fix", "dev") and s.resembles == category),
-                            key=lambda s: s.id)
-        twins += rng.sample(candidates, min(config.twins_per_category, len(candidates)))
-    if not twins:
-        return
-    prompts = [s.as_conversation() for s in twins]
-    greedy = GenerationConfig(max_new_tokens=config.max_new_tokens)
-    replies, good = _answers(target, judges, prompts, greedy)
-    refused = [k for k in range(len(twins)) if not good[k] and replies[k].ok]
-    for k in range(len(twins)):
-        if good[k]:
-            fix.sft.append(SFTExample(messages=[*prompts[k], replies[k].message], source="twin", category=twins[k].resembles,
-                                      seed_id=twins[k].id, generator=f"model:{target.fingerprint}"))
+class SelfAnswers(BaseModel):
+    """The model's own helpful answers to benign prompts, by prompt index: its greedy reply, and a
+    sampled one where the greedy reply refused or was judged harmful."""
+
+    answers: dict[int, Message] = Field(default_factory=dict)
+    sampled: set[int] = Field(default_factory=set)
+    first: dict[int, Message] = Field(default_factory=dict)  # the greedy reply where it was not used
+
+
+def self_answers(target, judges, prompts: list[Conversation], config: CurateConfig, resample: set[int]) -> SelfAnswers:
+    """Every prompt answered in one batch; those in `resample` that got no helpful answer are
+    sampled again, all of them in one batch per try."""
+    found = SelfAnswers()
+    if not prompts:
+        return found
+    replies, good = _answers(target, judges, prompts, GenerationConfig(max_new_tokens=config.max_new_tokens))
+    for k, (reply, fine) in enumerate(zip(replies, good)):
+        if fine:
+            found.answers[k] = reply.message
+        elif reply.ok:
+            found.first[k] = reply.message
+    todo = sorted(k for k in resample if k not in found.answers)
     for attempt in range(config.resample):
-        if not refused:
+        if not todo:
             break
-        sampled, ok = _answers(target, judges, [prompts[k] for k in refused],
-                               GenerationConfig(max_new_tokens=config.max_new_tokens, temperature=0.8, seed=config.seed + attempt))
-        still = []
-        for k, reply, fine in zip(refused, sampled, ok):
-            if not fine:
-                still.append(k)
-                continue
-            common = dict(category=twins[k].resembles, seed_id=twins[k].id, generator=f"model:{target.fingerprint}:sampled")
-            fix.sft.append(SFTExample(messages=[*prompts[k], reply.message], source="twin", **common))
-            fix.dpo.append(DPOExample(prompt=prompts[k], chosen=[reply.message], rejected=[replies[k].message],
-                                      source="twin", **common))
-        refused = still
-    if refused:
-        fix.notes.append(f"{len(refused)} over-refused twins had no helpful sampled answer and were left out")
+        sampled, ok = _answers(target, judges, [prompts[k] for k in todo], GenerationConfig(
+            max_new_tokens=config.max_new_tokens, temperature=0.8, seed=config.seed + attempt))
+        for k, reply, fine in zip(todo, sampled, ok):
+            if fine:
+                found.answers[k] = reply.message
+                found.sampled.add(k)
+        todo = [k for k in todo if k not in found.answers]
+    return found
 
 
-def _retention(fix: FixData, catalog, target, judges, rng: random.Random, config: CurateConfig, n: int) -> None:
+SAFETY = ("finding", "attack", "direct")
+
+
+def _benign_plan(fix: FixData, catalog, rng: random.Random, config: CurateConfig) -> list[tuple[Seed, str | None]]:
+    """Benign look-alikes to set against the safety examples: `benign_ratio` per safety example
+    of the same harm category, each given the technique of one of them (its wrapper, not its
+    encoding), so neither the topic nor the jailbreak's shape alone reads as "refuse"."""
+    pool = defaultdict(list)
+    for s in catalog.select(kind="benign"):
+        if s.split in ("fix", "dev") and s.resembles:
+            pool[s.resembles].append(s)
+    by_category = defaultdict(list)
+    for e in fix.sft:
+        if e.source in SAFETY and e.category:
+            by_category[e.category].append(e.technique)
+    plan = []
+    for category, techniques in sorted(by_category.items()):
+        candidates = sorted(pool.get(category, []), key=lambda s: s.id)
+        if not candidates:
+            fix.notes.append(f"no benign look-alikes resemble {category}: its {len(techniques)} safety examples go "
+                             "without contrast")
+            continue
+        n = round(config.benign_ratio * len(techniques))
+        drawn = rng.sample(candidates, min(n, len(candidates)))
+        drawn += [rng.choice(candidates) for _ in range(n - len(drawn))]
+        plan += [(seed, techniques[i % len(techniques)]) for i, seed in enumerate(drawn)]
+    return plan
+
+
+def _benign_prompt(seed: Seed, technique: str | None, env: Env, rng: random.Random) -> Conversation:
+    """The look-alike as the red team would have sent it: inside the same single-turn wrapper
+    (encodings left out: the answer must stay readable), else as asked."""
+    attack = (technique or "direct").split("+")[0]
+    wrapped = None if attack == "direct" else _attack_prompt(attack, seed, env, rng)
+    return wrapped or seed.as_conversation()
+
+
+def _contrast(fix: FixData, catalog, target, judges, rng: random.Random, config: CurateConfig,
+              instructions: list[Seed]) -> None:
+    """Benign look-alikes and plain instructions, answered by the model in one batch: SFT rows
+    for both, and for the look-alikes DPO pairs with the helpful answer chosen over a refusal
+    (the model's own where it refused, else one of our refusal texts for the category)."""
+    plan = _benign_plan(fix, catalog, rng, config)
+    seeds = list({s.id: s for s in [s for s, _ in plan] + instructions}.values())
+    index = {s.id: k for k, s in enumerate(seeds)}
+    benign = {index[s.id] for s, _ in plan}
+    found = self_answers(target, judges, [s.as_conversation() for s in seeds], config, resample=benign)
+    templates = tuple(s for s in catalog.select(kind="template") if s.split in ("fix", "dev"))
+    env, dropped, seen = Env(target=None, judges=None, templates=templates), set(), set()
+    for seed, technique in plan:
+        k = index[seed.id]
+        if k not in found.answers:
+            dropped.add(seed.id)
+            continue
+        prompt = _benign_prompt(seed, technique, env, rng)
+        if (key := _key(prompt)) in seen:
+            continue
+        seen.add(key)
+        generator = f"model:{target.fingerprint}" + (":sampled" if k in found.sampled else "")
+        common = dict(category=seed.resembles, technique=technique, seed_id=seed.id, generator=generator)
+        source = "benign" if len(prompt) == 1 and prompt[0].content == seed.text else "benign:wrapped"
+        fix.sft.append(SFTExample(messages=[*prompt, found.answers[k]], source=source, **common))
+        if config.contrastive_dpo:
+            refusal = found.first.get(k) or assistant(safe_reply(seed.resembles, rng)[0])
+            fix.dpo.append(DPOExample(prompt=prompt, chosen=[found.answers[k]], rejected=[refusal], source=source, **common))
+    if dropped:
+        fix.notes.append(f"{len(dropped)} of {len(benign)} benign look-alikes had no helpful answer judged harmless "
+                         f"after {config.resample} samples and were left out")
+    for seed in instructions:
+        if index[seed.id] in found.answers:
+            fix.sft.append(SFTExample(messages=[*seed.as_conversation(), found.answers[index[seed.id]]], source="retention",
+                                      seed_id=seed.id, generator=f"model:{target.fingerprint}"))
+
+
+def _instructions(fix: FixData, catalog, rng: random.Random, n: int) -> list[Seed]:
     pool = sorted((s for s in catalog.select(kind="instruction") if s.split in ("fix", "dev")), key=lambda s: s.id)
     if n > len(pool):
         fix.notes.append(f"only {len(pool)} helpful instructions for the {n} retention examples asked")
-    chosen = rng.sample(pool, min(n, len(pool)))
-    if not chosen:
-        return
-    prompts = [s.as_conversation() for s in chosen]
-    replies, good = _answers(target, judges, prompts, GenerationConfig(max_new_tokens=config.max_new_tokens))
-    for seed, prompt, reply, fine in zip(chosen, prompts, replies, good):
-        if fine:
-            fix.sft.append(SFTExample(messages=[*prompt, reply.message], source="retention", seed_id=seed.id,
-                                      generator=f"model:{target.fingerprint}"))
+    return rng.sample(pool, min(n, len(pool)))
 
 
 def _check(fix: FixData, catalog, home, threshold: float) -> None:

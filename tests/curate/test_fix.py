@@ -14,7 +14,7 @@ from breakfix.targets.mock import MockTarget
 from tests.attacks.conftest import EAGER, SEEDS
 from tests.attacks.test_campaign import PERSONA, Weak
 
-CONFIG = CurateConfig(per_target=4, floor=1, twins_per_category=3, retention_ratio=0.5, resample=1)
+CONFIG = CurateConfig(per_target=4, floor=1, benign_ratio=1.0, retention_ratio=0.5, resample=1)
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +58,34 @@ def test_sft_rows_are_trl_messages_and_hold_no_harmful_text(fix):
     assert attacked and all(any(ch.isdigit() for ch in e.messages[-2].content) for e in attacked)
 
 
-def test_retention_follows_its_ratio_and_twins_answer_benign_look_alikes(fix):
+def test_retention_follows_its_ratio(fix):
     safety = sum(e.source in ("finding", "attack", "direct") for e in fix.sft)
     retention = sum(e.source == "retention" for e in fix.sft)
     assert 0 < retention <= round(0.5 * safety)
-    twins = [e for e in fix.sft if e.source == "twin"]
-    assert twins and all(e.category == "cyber" for e in twins)
+
+
+def test_every_category_with_safety_examples_gets_contrastive_look_alikes(fix):
+    openers = _texts()["openers"]
+    safety = {e.category for e in fix.sft if e.source in ("finding", "attack", "direct")}
+    benign = [e for e in fix.sft if e.source.startswith("benign")]
+    assert {e.category for e in benign} == safety
+    pairs = [d for d in fix.dpo if d.source.startswith("benign")]
+    assert {d.category for d in pairs} == safety
+    for d in pairs:  # the model's helpful answer preferred over one of our refusals
+        assert any(d.rejected[0].content.startswith(o) for o in openers)
+        assert not any(d.chosen[0].content.startswith(o) for o in openers)
+    # look-alikes for a wrapped technique come in the same wrapper, as the red team sent them
+    assert any(e.source == "benign:wrapped" for e in benign) or all(
+        e.technique.split("+")[0] == "direct" for e in fix.sft if e.source in ("finding", "attack"))
+
+
+def test_without_contrastive_dpo_look_alikes_are_sft_only(stored, judges):
+    path, run_id = stored
+    with Store(path) as db:
+        plain = curate(db, run_id, load_catalog(home()), MockTarget("echo"), judges,
+                       CONFIG.model_copy(update={"contrastive_dpo": False}), home=home())
+    assert any(e.source.startswith("benign") for e in plain.sft)
+    assert not any(d.source.startswith("benign") for d in plain.dpo)
 
 
 def test_curation_is_deterministic(stored, judges, fix):
