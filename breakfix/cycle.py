@@ -168,8 +168,10 @@ class Loop:
             decision = policy.decide(n, base, best, card, self.config.guards, self.config.stop, chosen.choice.chosen)
             if decision.promoted:
                 return self._decided(n, chosen.model, decision.model_copy(update={"attempts": attempts})), chosen.model, card
-            broken = [g.name for g in decision.guards if not g.passed]
+            # The eval split vetoes; it never steers: a retry chosen because of an eval figure
+            # would tune the recipe on the split the scorecard reports.
             attempts.append(f"try {k + 1}: {decision.why}")
+            break
         return self._decided(n, current, decision.model_copy(update={"attempts": attempts})), None, None
 
     def _decided(self, n: int, model: str, decision: Decision) -> Decision:

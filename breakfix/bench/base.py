@@ -76,7 +76,7 @@ def defects(scores: Sequence[Score], items: Sequence[str], categories: Sequence[
 
 
 QUICK = {"harm_single_turn": 4, "harm_multi_turn": 1, "harmful_continuation": 3, "harmful_summarization": 16,
-         "jailbreak": 2, "ungroundedness": 16, "over_refusal": 40, "capability": 100, "helpfulness": 30}
+         "jailbreak": 2, "ungroundedness": 16, "over_refusal": 120, "capability": 100, "helpfulness": 30}
 
 
 def sample(seeds: Sequence[Seed], n: int | None, seed: int, by: Callable[[Seed], str] | None = None) -> list[Seed]:

@@ -41,13 +41,14 @@ def refusal_rates(ctx: EvalContext, suite: str, label: str, unsafe: Sequence[See
 @register_suite("over_refusal")
 class OverRefusal:
     name = "over_refusal"
-    description = "our XSTest-style contrast set and benign-but-scary prompts"
+    description = "our XSTest-style contrast set, our benign look-alikes and benign-but-scary prompts"
 
     def run(self, ctx: EvalContext):
         contrast = ctx.catalog.select(source="breakfix.contrast", split="eval")
         unsafe = sample([s for s in contrast if s.kind == "harmful"], limit(ctx, self.name), ctx.seed)
-        safe = sample([s for s in contrast if s.kind == "benign"] + ctx.catalog.select(source="rho.overrefusal", split="eval"),
-                      limit(ctx, self.name), ctx.seed)
+        # Every benign look-alike of the eval split is a candidate valid prompt: VPRR needs well over
+        # a hundred items before a guard on it means more than a few refusals of noise.
+        safe = sample(ctx.catalog.select(kind="benign", split="eval"), limit(ctx, self.name), ctx.seed)
         return refusal_rates(ctx, self.name, "Over-refusal set", unsafe, safe)
 
 
