@@ -37,9 +37,10 @@ class HarmModel:
         self.gate = LogisticRegression(C=1.0, max_iter=5000)     # gives anything harmful at all (>= 1)
 
     def _features(self, prompts, replies, refusal_probs, requests, harmful, static: StaticEmbedder):
-        """The reply's features twice, weighted by P(harmful request) and by its complement: one
-        set of weights reads replies to harmful requests, the other replies to benign ones, so a
-        fluent answer on a sensitive topic is judged by what the request asked for."""
+        """The reply's words, shape and refusal probabilities next to the request's words and how
+        harmful the request reads (P(harmful) from the request model, and its neighbours' vote).
+        (Splitting every feature by P(harmful request) was tried: replies to harmful requests
+        worded innocently then taught the benign side that numbered lists are harm.)"""
         rel = relevance(static, prompts, replies)
         block = hstack([
             self.text.transform(replies), self.request.transform(prompts) * 0.5,
@@ -47,7 +48,7 @@ class HarmModel:
             dense(shape(replies), rel, refusal_probs, requests, weight=_DENSE_WEIGHT),
         ]).tocsr()
         p = np.asarray(harmful, dtype=float).reshape(-1, 1)
-        return hstack([block.multiply(p), block.multiply(1 - p), dense(p, weight=_DENSE_WEIGHT)]).tocsr()
+        return hstack([block, dense(p, weight=_DENSE_WEIGHT)]).tocsr()
 
     def fit(self, prompts, replies, severities, refusal_probs, requests, harmful, static: StaticEmbedder) -> HarmModel:
         """Fit a hurdle model: a classifier of "gives anything harmful at all" (severity >= 1 on

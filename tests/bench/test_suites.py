@@ -80,11 +80,12 @@ def test_a_rerun_is_served_from_the_cache_without_duplicate_rows(parts, tmp_path
     target = MockTarget("refuse")
     first, ctx1 = evaluate(parts, target, tmp_path, ["over_refusal"], store=store)
     second, ctx2 = evaluate(parts, target, tmp_path, ["over_refusal"], store=store)
-    assert ctx1.timing.generated == 80 and ctx2.timing.generated == 0 and ctx2.timing.cached == 80
-    assert target.batches == [80]
+    n = ctx1.timing.generated
+    assert n > 100 and ctx2.timing.generated == 0 and ctx2.timing.cached == n
+    assert target.batches == [n]
     with Store(store) as db:
-        assert db.conn.execute("SELECT COUNT(*) FROM cache WHERE kind = 'reply'").fetchone()[0] == 80
-        assert db.run(first.run_id).counts["conversations"] == db.run(second.run_id).counts["conversations"] == 80
+        assert db.conn.execute("SELECT COUNT(*) FROM cache WHERE kind = 'reply'").fetchone()[0] == n
+        assert db.run(first.run_id).counts["conversations"] == db.run(second.run_id).counts["conversations"] == n
 
 
 def test_compare_finds_no_difference_with_itself_and_real_ones_with_a_refuser(parts, tmp_path):

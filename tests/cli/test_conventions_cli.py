@@ -60,7 +60,7 @@ def test_fail_if_gates_eval_on_a_metric(tmp_path):
     base = ("eval", "--model", "mock:refuse", "--suite", "over_refusal", "--store", store)
     failed = invoke(*base, "--fail-if", "over_refusal.iprr<0.5", "--fail-if", "over_refusal.vprr>0.15")
     assert failed.exit_code == 3, failed.output
-    assert failed.output.strip().splitlines()[-1] == "fail: over_refusal.vprr = 1 > 0.15 (n=40)"
+    assert failed.output.strip().splitlines()[-1] == "fail: over_refusal.vprr = 1 > 0.15 (n=120)"
     passed = invoke(*base, "--fail-if", "over_refusal.vprr>=1.01")
     assert passed.exit_code == 0, passed.output
     unknown = invoke(*base, "--fail-if", "harm_single_turn.dr1>0.1")

@@ -29,7 +29,7 @@ def test_eval_prints_and_keeps_a_scorecard_and_compare_pairs_two(tmp_path):
     compared = invoke("eval", "compare", runs[0].id, runs[1].id, "--store", store, "-o", tmp_path / "c.json")
     assert compared.exit_code == 0, compared.output
     rows = {r["key"]: r for r in json.loads((tmp_path / "c.json").read_text())}
-    assert rows["over_refusal.vprr"]["verdict"] == "better" and rows["over_refusal.vprr"]["paired"] == 40
+    assert rows["over_refusal.vprr"]["verdict"] == "better" and rows["over_refusal.vprr"]["paired"] == 120
     assert "harm_single_turn.dr1" not in rows  # only what both measured
 
 
