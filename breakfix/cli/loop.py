@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from breakfix.cli.common import StorePath, err, load, open_store, out
+from breakfix.cli.common import StorePath, err, load, one_line, open_store, out
 from breakfix.errors import InputError
 
 
@@ -39,17 +39,20 @@ def run(
         updates = {k: v for k, v in (("model", model), ("rounds", rounds)) if v is not None}
         settings = CycleConfig.model_validate({**settings.model_dump(mode="json"), **updates})
         _trainable(settings.model)
+        from breakfix import bench
+
+        bench.expand(settings.eval.suites)  # an unknown suite fails before a run row exists
         if run_id is None:
             run_id = db.create_run("cycle", model=settings.model, config=settings.model_dump(mode="json"))
             err.print(f"run {run_id}: {settings.rounds} rounds on {settings.model} (store {db.path})")
         else:
             db.resume_run(run_id, config=settings.model_dump(mode="json"))
             err.print(f"resuming run {run_id} from its last completed step")
-        loop = _loop(db, run_id, settings)
         try:
+            loop = _loop(db, run_id, settings)
             decisions = loop.run()
         except BaseException as exc:
-            db.finish_run(run_id, "failed", str(exc) or type(exc).__name__)
+            db.finish_run(run_id, "failed", one_line(exc))
             err.print(f"[red]run {run_id} stopped[/]; continue it with: breakfix run --resume {run_id}")
             raise
         db.finish_run(run_id)

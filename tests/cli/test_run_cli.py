@@ -109,3 +109,30 @@ def test_a_recipe_with_a_serving_command_runs_the_loop_through_the_served_model(
     assert attacks and all(c.model.startswith("openai:breakfix-") and f":{port}/v1" in c.model for c in attacks)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1)  # stopped when the loop ended
+
+
+def test_an_unknown_suite_is_one_line_and_leaves_no_run_running(tmp_path):
+    path = tmp_path / "recipe.yaml"
+    path.write_text("eval: {suites: [harm_single_turn, no_such_suite]}\n")
+    store = tmp_path / "s.db"
+    result = invoke("run", "--config", path, "--model", "mock:comply", "--store", store)
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if "no_such_suite" in line]
+    assert len(lines) == 1, result.output
+    if store.exists():
+        with Store(store) as db:
+            assert not [r for r in db.runs() if r.status == "running"]
+
+
+def test_a_failure_after_the_run_exists_marks_it_failed_with_one_line(tmp_path, monkeypatch):
+    import breakfix.cli.loop as loop_cli
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("judges would not load\nsecond line")
+
+    monkeypatch.setattr(loop_cli, "_loop", broken)
+    store = tmp_path / "s.db"
+    result = invoke("run", "--config", SMOKE, "--model", "mock:comply", "--store", store)
+    assert result.exit_code != 0
+    run, _ = only_run(store)
+    assert run.status == "failed" and run.error == "RuntimeError: judges would not load"
