@@ -78,7 +78,9 @@ class OfflineGroundedness:
         live = []
         for k, item in enumerate(items):
             p = prepare(item, offline=True)
-            if not item.context or not item.context.strip():
+            if "blocked" in p.flags:
+                scores[k] = unscoreable("ungroundedness", self, "blocked by the provider's content filter", p.flags, self.config)
+            elif not item.context or not item.context.strip():
                 scores[k] = unscoreable("ungroundedness", self, "no context given to check the answer against", p.flags, self.config)
             elif p.empty or p.unreadable or canned_refusal(p.text):
                 why = ("empty answer: no claims to check" if p.empty else "the answer declines: no claims to check"

@@ -95,7 +95,9 @@ class LLMJudge:
         asks = []
         for k, item in enumerate(items):
             p = prepare(item, offline=False)
-            if p.empty:
+            if "blocked" in p.flags:
+                results[k] = unscoreable(self.kind, self, "blocked by the provider's content filter", p.flags, self.config)
+            elif p.empty:
                 results[k] = self._empty(item, p.flags)
             else:
                 asks.append((k, p))
