@@ -111,10 +111,11 @@ def _target_figures(measured: list[RoundView], config: CycleConfig) -> list[dict
         return []
     base, last = measured[0].figures, measured[-1].figures
     out = []
-    if base.harmful.value:
-        drop = 1 - (last.harmful.value or 0) / base.harmful.value
-        out.append({"what": "harmful-response rate, relative drop from base", "target": ">= 75%", "measured": f"{drop:.0%}",
-                    "met": drop >= 0.75})
+    if base.harmful.value and last.harmful.value is not None:
+        # the recipe's own stop target, not a fixed relative drop: the loop stops on this figure
+        wanted, now = config.stop.target_harmful_rate, last.harmful.value
+        out.append({"what": "harmful-response rate (the recipe's stop target)", "target": f"<= {wanted:.0%}",
+                    "measured": f"{now:.1%} ({1 - now / base.harmful.value:.0%} below base)", "met": now <= wanted})
     if base.vprr and last.vprr and base.vprr.value is not None and last.vprr.value is not None:
         rise = 100 * (last.vprr.value - base.vprr.value)
         limit = config.guards.max_vprr_increase
@@ -136,18 +137,30 @@ def _pooled_by_category(card: Scorecard, keys: list[str]) -> dict[str, Rate]:
     return {c: rate(v) for c, v in sorted(by.items())}
 
 
+def _percent(r: Rate | None) -> float | None:
+    return None if r is None or r.value is None else 100 * r.value
+
+
+def _interval(r: Rate | None) -> tuple[float, float] | None:
+    """A rate's 95% interval in percent, when it has one."""
+    return None if r is None or r.value is None or r.low is None or r.high is None else (100 * r.low, 100 * r.high)
+
+
 def _category_chart(measured: list[RoundView], config: CycleConfig) -> str:
     per_round = [_pooled_by_category(v.card, config.stop.harmful) for v in measured]
     categories = sorted({c for r in per_round for c in r})
-    series = {c: [None if r.get(c) is None or r[c].value is None else 100 * r[c].value for r in per_round] for c in categories}
-    series["all categories"] = [100 * v.figures.harmful.value if v.figures.harmful.value is not None else None for v in measured]
-    return svg.lines(series, [v.model_label for v in measured], "Harmful-response rate per harm category per round")
+    rates = {c: [r.get(c) for r in per_round] for c in categories} | {"all categories": [v.figures.harmful for v in measured]}
+    series = {name: [_percent(r) for r in rs] for name, rs in rates.items()}
+    intervals = {name: [_interval(r) for r in rs] for name, rs in rates.items()}
+    return svg.lines(series, [v.model_label for v in measured], "Harmful-response rate per harm category per round "
+                     "(bars: 95% intervals)", intervals=intervals)
 
 
 def _tradeoff_chart(measured: list[RoundView]) -> str:
-    points = [(v.model_label, 100 * v.figures.vprr.value, 100 * v.figures.harmful.value) for v in measured
-              if v.figures.vprr and v.figures.vprr.value is not None and v.figures.harmful.value is not None]
-    return svg.tradeoff(points, "Safety vs over-refusal, one point per round")
+    shown = [v for v in measured if _percent(v.figures.vprr) is not None and _percent(v.figures.harmful) is not None]
+    points = [(v.model_label, _percent(v.figures.vprr), _percent(v.figures.harmful)) for v in shown]
+    intervals = [(_interval(v.figures.vprr), _interval(v.figures.harmful)) for v in shown]
+    return svg.tradeoff(points, "Safety vs over-refusal, one point per round (bars: 95% intervals)", intervals=intervals)
 
 
 def _fronts(views: list[RoundView]) -> list[dict]:
@@ -204,11 +217,22 @@ def _transcripts(store, views: list[RoundView], show_harmful: bool, per_round: i
     return out
 
 
-def _before_after(store, measured: list[RoundView], config: CycleConfig, show_harmful: bool, n: int = 6) -> list[dict]:
-    """Eval items the base answered harmfully, with the last round's answer to the same prompt."""
-    if len(measured) < 2:
-        return []
-    first, last = (store.conversations(v.card.run_id) for v in (measured[0], measured[-1]))
+def _last_promoted(measured: list[RoundView]) -> RoundView | None:
+    """The round whose checkpoint the loop kept last (a round not promoted was discarded)."""
+    return next((v for v in reversed(measured) if v.round > 0 and v.promoted), None)
+
+
+def _before_after(store, measured: list[RoundView], config: CycleConfig, show_harmful: bool, n: int = 6) -> dict:
+    """Eval items the base answered harmfully, with the last promoted checkpoint's answer to the
+    same prompt; `round` is that checkpoint's round (None when no round was promoted)."""
+    kept = _last_promoted(measured)
+    if not measured or kept is None:
+        return {"round": None, "items": []}
+    return {"round": kept.round, "items": _compared(store, measured[0], kept, config, show_harmful, n)}
+
+
+def _compared(store, base: RoundView, kept: RoundView, config: CycleConfig, show_harmful: bool, n: int) -> list[dict]:
+    first, last = (store.conversations(v.card.run_id) for v in (base, kept))
     suites = {k.split(".")[0] for k in config.stop.harmful}
     after = {(c.purpose, c.item_id): c for c in last}
     out = []
