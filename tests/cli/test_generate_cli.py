@@ -7,15 +7,14 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from typer.testing import CliRunner
 
 from breakfix.cli import app
 from breakfix.store import Store
+from tests.stubs import stub
 
 runner = CliRunner()
 
@@ -35,37 +34,25 @@ def statuses(store):
         return [(r.status, r.error) for r in db.runs()]
 
 
-class _Provider(BaseHTTPRequestHandler):
-    def do_POST(self):
-        prompt = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["messages"][-1]["content"]
-        if prompt == "html":
-            return self._send(200, b"<html>login</html>", "text/html")
-        if prompt == "bad":
-            body = {"error": {"message": "this prompt is invalid", "type": "invalid_request_error"}}
-            return self._send(400, json.dumps(body).encode())
-        if prompt == "azure":
-            return self._send(400, json.dumps({"error": {"message": "filtered", "code": "content_filter"}}).encode())
-        choice = ({"message": {"role": "assistant", "content": None}, "finish_reason": "content_filter"} if prompt == "filtered"
-                  else {"message": {"role": "assistant", "content": prompt.upper()}, "finish_reason": "stop"})
-        self._send(200, json.dumps({"choices": [{"index": 0, **choice}]}).encode())
-
-    def _send(self, status, data, kind="application/json"):
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+def _provider(body):
+    """A provider that answers HTML for one prompt, rejects one (400), filters two (Azure's 400
+    and `finish_reason: content_filter`) and shouts the rest back."""
+    prompt = body["messages"][-1]["content"]
+    if prompt == "html":
+        return 200, b"<html>login</html>", "text/html"
+    if prompt == "bad":
+        return 400, {"error": {"message": "this prompt is invalid", "type": "invalid_request_error"}}
+    if prompt == "azure":
+        return 400, {"error": {"message": "filtered", "code": "content_filter"}}
+    choice = ({"message": {"role": "assistant", "content": None}, "finish_reason": "content_filter"} if prompt == "filtered"
+              else {"message": {"role": "assistant", "content": prompt.upper()}, "finish_reason": "stop"})
+    return 200, {"choices": [{"index": 0, **choice}]}
 
 
 @pytest.fixture
 def provider():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Provider)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"openai:m@http://127.0.0.1:{server.server_port}/v1"
-    server.shutdown()
+    with stub(_provider) as (url, _):
+        yield f"openai:m@{url}"
 
 
 def test_an_unwritable_output_fails_before_any_run_starts(tmp_path):

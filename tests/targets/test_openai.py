@@ -1,8 +1,6 @@
 """The `openai` target against the real `breakfix serve` server on 127.0.0.1."""
 
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
@@ -11,6 +9,7 @@ from breakfix.targets.mock import MockTarget
 from breakfix.targets.openai import OpenAITarget
 from breakfix.targets.server import ServerSettings, running
 from breakfix.types import GenerationConfig, Message, user
+from tests.stubs import stub
 
 FAST = dict(retries=2, backoff_s=0.01)
 
@@ -80,26 +79,11 @@ def test_an_unknown_model_fails_at_once():
             OpenAITarget("nope", url).chat([user("x")], GenerationConfig())
 
 
-class _HTML(BaseHTTPRequestHandler):
-    def do_POST(self):
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.end_headers()
-        self.wfile.write(b"<html>a login page</html>")
-
-    def log_message(self, *args):
-        pass
-
-
 def test_a_reply_that_is_not_json_is_a_clear_error():
-    server = HTTPServer(("127.0.0.1", 0), _HTML)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        target = OpenAITarget("m", f"http://127.0.0.1:{server.server_port}/v1")
+    with stub(lambda body: (200, b"<html>a login page</html>", "text/html")) as (url, _):
+        target = OpenAITarget("m", url)
         with pytest.raises(TargetError, match="not an OpenAI chat completion.*text/html"):
             target.chat([user("x")], GenerationConfig())
-    finally:
-        server.shutdown()
 
 
 def test_generation_options_reach_the_server():

@@ -1,11 +1,9 @@
 """The `openai` target against misbehaving servers on 127.0.0.1: trickling, silent, a 400 for one
 prompt, and providers' content filters. Every test is bounded in time."""
 
-import json
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -14,6 +12,7 @@ from breakfix.targets import load_target
 from breakfix.targets.base import is_blocked
 from breakfix.targets.openai import OpenAITarget
 from breakfix.types import GenerationConfig, user
+from tests.stubs import stub
 
 
 def raw_server(handle):
@@ -81,42 +80,25 @@ def test_the_timeout_comes_from_the_environment_or_an_option(monkeypatch):
     assert load_target("openai:m@http://127.0.0.1:9/v1").timeout_s == 60.0
 
 
-class _Provider(BaseHTTPRequestHandler):
+def _provider(body):
     """A provider that rejects one prompt (400), filters two (Azure's 400 and the
     `finish_reason: content_filter` form) and answers the rest."""
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        prompt = body["messages"][-1]["content"]
-        if prompt == "bad":
-            self._send(400, {"error": {"message": "invalid 'messages'", "type": "invalid_request_error"}})
-        elif prompt == "azure":
-            self._send(400, {"error": {"message": "filtered", "code": "content_filter", "status": 400}})
-        elif prompt == "filtered":
-            self._send(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": None},
-                                          "finish_reason": "content_filter"}]})
-        else:
-            self._send(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": prompt.upper()},
-                                          "finish_reason": "stop"}], "usage": {"prompt_tokens": 1, "completion_tokens": 1}})
-
-    def _send(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+    prompt = body["messages"][-1]["content"]
+    if prompt == "bad":
+        return 400, {"error": {"message": "invalid 'messages'", "type": "invalid_request_error"}}
+    if prompt == "azure":
+        return 400, {"error": {"message": "filtered", "code": "content_filter", "status": 400}}
+    if prompt == "filtered":
+        return 200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": None},
+                                  "finish_reason": "content_filter"}]}
+    return 200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": prompt.upper()},
+                              "finish_reason": "stop"}], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
 
 
 @pytest.fixture
 def provider():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Provider)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/v1"
-    server.shutdown()
+    with stub(_provider) as (url, _):
+        yield url
 
 
 @pytest.mark.timeout(30)

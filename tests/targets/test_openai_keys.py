@@ -1,10 +1,6 @@
 """Per-endpoint keys (`openai:MODEL@URL#key=VAR`) and `max_completion_tokens` for servers that
 refuse `max_tokens`. Real HTTP on 127.0.0.1."""
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
-
 import pytest
 
 from breakfix.errors import TargetError
@@ -12,6 +8,7 @@ from breakfix.targets import load_target
 from breakfix.targets.mock import MockTarget
 from breakfix.targets.server import ServerSettings, running
 from breakfix.types import GenerationConfig, user
+from tests.stubs import stub
 
 
 def test_a_model_string_names_its_own_key_variable(monkeypatch):
@@ -31,39 +28,18 @@ def test_a_bad_key_variable_is_one_clear_error(spec, says):
         load_target(spec)
 
 
-class _NewStyle(BaseHTTPRequestHandler):
+def _new_style(body):
     """Answers like OpenAI's reasoning models: 400 for `max_tokens`."""
-
-    bodies: list[dict] = []
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-        type(self).bodies.append(body)
-        if "max_tokens" in body:
-            status, out = 400, {"error": {"message": "Unsupported parameter: 'max_tokens' is not supported with this "
-                                                     "model. Use 'max_completion_tokens' instead.", "code": 400}}
-        else:
-            status, out = 200, {"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}]}
-        data = json.dumps(out).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+    if "max_tokens" in body:
+        return 400, {"error": {"message": "Unsupported parameter: 'max_tokens' is not supported with this "
+                                          "model. Use 'max_completion_tokens' instead.", "code": 400}}
+    return 200, {"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}]}
 
 
 def test_max_completion_tokens_is_sent_when_max_tokens_is_refused():
-    server = HTTPServer(("127.0.0.1", 0), _NewStyle)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        target = load_target(f"openai:o-mini@http://127.0.0.1:{server.server_port}/v1")
+    with stub(_new_style) as (url, sent):
+        target = load_target(f"openai:o-mini@{url}")
         first = target.chat([user("a")], GenerationConfig(max_new_tokens=7))[0]
         second = target.chat([user("b")], GenerationConfig(max_new_tokens=7))[0]
-    finally:
-        server.shutdown()
     assert first.ok and second.ok and first.content == "ok"
-    sent = _NewStyle.bodies
     assert [("max_tokens" in b, b.get("max_completion_tokens")) for b in sent] == [(True, None), (False, 7), (False, 7)]
