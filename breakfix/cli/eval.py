@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -116,8 +117,8 @@ def _run(model, suites, preset, xstest_csv, judge, refusal_judge, judge_model, s
                                 simulator=load(simulator) if simulator else None,
                                 summaries_from=str(summaries_from) if summaries_from else None)
         try:
-            with err.status("evaluating") as status:
-                card = bench.run(ctx, suites, progress=lambda name: status.update(f"evaluating: {name}"))
+            with _suite_progress(ctx, suites) as advance:
+                card = bench.run(ctx, suites, progress=advance)
         except BaseException as exc:
             db.finish_run(run_id, "failed", str(exc) or type(exc).__name__)
             raise
@@ -125,6 +126,26 @@ def _run(model, suites, preset, xstest_csv, judge, refusal_judge, judge_model, s
         db.finish_run(run_id)
     err.print(f"scorecard: {path}")
     return card
+
+
+@contextmanager
+def _suite_progress(ctx, suites: list[str]):
+    """A bar over the suites: done/total, elapsed, an ETA from the suites so far, and how many
+    replies were generated or came from the cache. Yields the runner's `progress(name)` hook."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (TextColumn("evaluating {task.fields[suite]}"), BarColumn(), MofNCompleteColumn(), TextColumn("suites"),
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[replies]}"))
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("eval", total=len(suites), suite="", replies="")
+
+        def advance(name: str) -> None:
+            t = ctx.timing
+            progress.update(task, completed=suites.index(name) if name in suites else 0, suite=name, refresh=True,
+                            replies=f"{t.generated} replies generated, {t.cached} cached")
+
+        yield advance
+        progress.update(task, completed=len(suites))
 
 
 def _table(cards) -> Table:
