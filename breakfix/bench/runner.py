@@ -35,10 +35,20 @@ def run(ctx: EvalContext, suites: list[str], progress: Callable[[str], None] | N
             progress(name)
         metrics += SUITES.get(name)().run(ctx)
     judges = {j.name: j.version for j in (ctx.judges.refusal, ctx.judges.harm, ctx.groundedness) if j is not None}
-    return Scorecard(run_id=ctx.run_id, model=ctx.target.name, fingerprint=ctx.target.fingerprint, preset=ctx.preset,
+    return Scorecard(judge_agreement=agreement(ctx.judges), run_id=ctx.run_id, model=ctx.target.name, fingerprint=ctx.target.fingerprint, preset=ctx.preset,
                      suites=suites, judges=judges, created_at=datetime.now(UTC).isoformat(timespec="seconds"),
                      metrics=metrics, timing={"generation_s": ctx.timing.generation_s, "judging_s": ctx.timing.judging_s,
                                               "generated": ctx.timing.generated, "cached": ctx.timing.cached})
+
+
+def agreement(judges) -> dict[str, dict]:
+    """What the offline judges measured of themselves when trained (their held-out split)."""
+    out = {}
+    for judge, kind in ((judges.refusal, "refusal"), (judges.harm, "harm")):
+        measured = getattr(getattr(judge, "artifacts", None), "agreement", None) or {}
+        if kind in measured:
+            out[judge.name] = measured[kind]
+    return out
 
 
 def save(card: Scorecard, store) -> Path:

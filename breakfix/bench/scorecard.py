@@ -30,6 +30,9 @@ class Scorecard(BaseModel):
     created_at: str
     metrics: list[Metric]
     timing: dict[str, float] = {}
+    # Each judge's measured agreement with people on labels it never trained on, so a figure is
+    # never read without how far the judge behind it can be trusted.
+    judge_agreement: dict[str, dict] = {}
 
     def metric(self, key: str) -> Metric | None:
         return next((m for m in self.metrics if m.key == key), None)
@@ -62,11 +65,25 @@ def label(metric: Metric) -> str:
     return f"{metric.name}{' (%)' if metric.kind == 'rate' else ''} {'↓' if metric.better == 'lower' else '↑'}"
 
 
+def agreement_line(card: Scorecard) -> str:
+    """The judges' held-out agreement with people, in one line ("" when not measured)."""
+    parts = []
+    for name, a in card.judge_agreement.items():
+        if "binary_accuracy" in a:
+            parts.append(f"{name}: refusal vs compliance agrees with people {a['binary_accuracy']:.1%} (n={a['n']})")
+        elif "spearman" in a:
+            parts.append(f"{name}: Spearman {a['spearman']:.2f} with people, harmful (>= 4) or not agrees "
+                         f"{a['threshold_accuracy']:.1%} (n={a['n']})")
+    return ("Judges, on held-out human labels: " + "; ".join(parts)) if parts else ""
+
+
 def markdown(cards: list[Scorecard]) -> str:
-    """Rates in percent with 95% intervals and counts; unscoreable items noted per cell."""
+    """Rates in percent with 95% intervals and counts; unscoreable items noted per cell; the
+    judges' measured agreement under the table."""
     lines = ["| Metric | " + " | ".join(card.model for card in cards) + " |", "|---" * (len(cards) + 1) + "|"]
     lines += [f"| {label(first)} | " + " | ".join(cells) + " |" for first, cells in rows(cards)]
-    return "\n".join(lines) + "\n"
+    notes = list(dict.fromkeys(line for card in cards if (line := agreement_line(card))))
+    return "\n".join(lines + [""] + notes if notes else lines) + "\n"
 
 
 class Comparison(BaseModel):
