@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from breakfix.bench.scorecard import Scorecard, cell, label, rows
+from breakfix.bench.scorecard import Scorecard, agreement_line, cell, label, rows
 from breakfix.config import CycleConfig
 from breakfix.policy import Headline, guard_rule, headline
 from breakfix.files import atomic_writer
@@ -89,7 +89,8 @@ def render(store, run_id: str, *, show_harmful: bool = False) -> str:
     return env.get_template("report.html.j2").render(
         record=record, config=config, views=views, measured=measured, show_harmful=show_harmful,
         generated=datetime.now(UTC).isoformat(timespec="seconds"),
-        table=_scorecard_table(measured), targets=_target_figures(measured, config),
+        table=_scorecard_table(measured), agreement=list(dict.fromkeys(
+            line for v in measured if (line := agreement_line(v.card)))), targets=_target_figures(measured, config),
         category_chart=_category_chart(measured, config), tradeoff_chart=_tradeoff_chart(measured),
         guard_rule=guard_rule(config.guards), fronts=_fronts(views),
         heatmaps=_heatmaps(views), transcripts=_transcripts(store, views, show_harmful),
