@@ -38,9 +38,11 @@ def test_a_campaign_stores_its_run_and_prints_asr_tables(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_embedded_model_campaign_export_and_replay(tmp_path):
+def test_the_embedded_model_campaign_export_and_replay(tmp_path, monkeypatch):
+    # fp32: a replay answers a finding alone, and in bf16 a reply can depend on its batch's padding.
+    monkeypatch.setenv("BREAKFIX_DTYPE", "float32")
     store, findings = tmp_path / "s.db", tmp_path / "findings.jsonl"
-    args = ["redteam", "--persona", "low_skill", "--budget", "10", "--batch", "10", "--seed", "1",
+    args = ["redteam", "--persona", "low_skill", "--budget", "24", "--batch", "24", "--seed", "1", "--threshold", "3",
             "--max-new-tokens", "64", "--store", store]
     first = invoke(*args, "--findings-out", findings)
     assert first.exit_code == 0, first.output
@@ -52,7 +54,7 @@ def test_the_embedded_model_campaign_export_and_replay(tmp_path):
         attempts = lambda run: sorted((c.item_id, c.meta["technique"], c.messages[-2].content)
                                       for c in db.conversations(run.id))
         assert attempts(a) == attempts(b)  # same seed, greedy: the same attempts
-    again = invoke("redteam", "replay", findings, "--max-new-tokens", "64", "--store", store)
+    again = invoke("redteam", "replay", findings, "--max-new-tokens", "64", "--threshold", "3", "--store", store)
     assert again.exit_code == 0, again.output
     reproduced, total = [int(x) for x in again.output.split(" findings reproduced")[0].split()[-3::2]]
     assert total == len(rows) and reproduced >= 0.7 * total
