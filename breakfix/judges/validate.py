@@ -60,12 +60,13 @@ def leave_one_source_out(kind: str, home: Path, progress=lambda text: None) -> l
     static, transformer = a._static(home, catalog), a.transformer_embedder(home)
     pool = a.refusal_examples(catalog) if kind == "refusal" else a.harm_examples(catalog)
     sources = sorted({source_of(e) for e in pool})
+    request = a.request_model(catalog, static)  # the same for every fold: it reads requests, not labelled replies
     results = []
     for source in sources:
         progress(f"training without {source}")
         train = [e for e in pool if source_of(e) != source]
         test = [e for e in pool if source_of(e) == source]
-        judges = _fold(kind, catalog, static, transformer, train)
+        judges = _fold(kind, catalog, static, transformer, train, request)
         scores = judges.score(_inputs(test))
         gold = [e.label for e in test]
         metrics = refusal_metrics(gold, scores) if kind == "refusal" else severity_metrics(gold, scores, threshold=4)
@@ -90,7 +91,7 @@ def agreement(artifacts, catalog, split: str = "eval") -> dict:
             "harm": {k: h[k] for k in ("n", "spearman", "threshold_accuracy", "mae")}}
 
 
-def _fold(kind: str, catalog, static, transformer, train: list[Example]):
+def _fold(kind: str, catalog, static, transformer, train: list[Example], request_and_seen):
     """The offline judge of `kind` with its model for `kind` trained on `train` only."""
     from breakfix.judges import artifacts as a
     from breakfix.judges.harm import HarmModel, OfflineHarm
@@ -100,7 +101,7 @@ def _fold(kind: str, catalog, static, transformer, train: list[Example]):
     weights = [PYRIT_WEIGHT if e.source.startswith("pyrit") else 1.0 for e in refusal_train]
     refusal = RefusalModel().fit([e.prompt for e in refusal_train], [e.response for e in refusal_train],
                                  [e.label for e in refusal_train], weights, static, transformer)
-    request, seen = a.request_model(catalog, static)
+    request, seen = request_and_seen
     harm = None
     if kind == "harm":
         rows = train + a.benign_anchors(catalog, static)
