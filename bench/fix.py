@@ -2,14 +2,14 @@
 look-alikes at several benign:harmful ratios, with and without the contrastive DPO pairs, each
 scored on the dev selection set (never eval) next to the base model.
 
-Safety examples: fix-split harmful requests of every category, asked directly and inside a
-fix-split jailbreak template, answered with our refusal texts (SFT), and DPO pairs preferring
-that refusal to the base model's own reply where the harm judge found it harmful. Then
-`curate`'s contrast step adds look-alikes at each ratio; the model's answers are generated once
-and reused across settings. Prints per setting: examples, training seconds, pooled harmful
+Safety examples: the loop's floor (`curate._attacked` with no red-team targets): fix-split
+harmful requests of every category, asked in each of the recipe's floor techniques, answered with
+our refusal texts (SFT). Then `curate`'s contrast step adds look-alikes at each ratio and the
+safety DPO pairs (our refusal preferred to the model's own reply where it did not refuse); the
+model's answers are generated once and reused across settings. Prints per setting: examples, training seconds, pooled harmful
 DR-1 on dev (direct + jailbreak + multi-turn), VPRR on dev look-alikes, helpfulness, capability.
 
-    .venv/bin/python bench/fix.py [--ratios 0.5,1,2] [--per-category 3]
+    .venv/bin/python bench/fix.py [--ratios 0.5,1,2] [--per-category 2] [--ablate]
 """
 
 from __future__ import annotations
@@ -36,41 +36,26 @@ class Memo:
         return [self.seen[key] for key in keys]
 
 
-def safety(catalog, target, judges, per_category: int, rng: random.Random):
-    from breakfix.attacks import Env
-    from breakfix.curate.fix import DPOExample, FixData, SFTExample, _attack_prompt, assistant
-    from breakfix.curate.replies import safe_reply
+def safety(catalog, config, per_category: int, rng: random.Random):
+    """The loop's safety floor without a red-team run: `per_category` fix-split requests of every
+    harm category for each of the recipe's floor techniques, answered with our refusal texts.
+    `curate`'s contrast step then answers them with the model (safety DPO pairs)."""
+    from breakfix.curate.fix import FixData, _attacked
     from breakfix.curate.vulnerabilities import Ranking
-    from breakfix.types import GenerationConfig, JudgeInput
 
     fix = FixData(ranking=Ranking(threshold=0.0, min_attempts=1, vulnerabilities=[]))
-    templates = tuple(s for s in catalog.select(kind="template") if s.split == "fix")
-    env = Env(target=None, judges=None, templates=templates)
-    by_category: dict[str, list] = {}
-    for s in sorted(catalog.select(kind="harmful", split="fix"), key=lambda s: s.id):
-        by_category.setdefault(s.category, []).append(s)
-    prompts = []
-    for category, seeds in sorted(by_category.items()):
-        for seed in rng.sample(seeds, min(per_category, len(seeds))):
-            prompts.append((seed, "direct", seed.as_conversation()))
-            wrapped = _attack_prompt("template", seed, env, rng)
-            if wrapped:
-                prompts.append((seed, "template", wrapped))
-    replies = target.chat([p for _, _, p in prompts], GenerationConfig(max_new_tokens=64))
-    _, harm = judges.score([JudgeInput(conversation=p, response=r.content, goal=s.text) for (s, _, p), r in zip(prompts, replies)])
-    for (seed, technique, prompt), reply, h in zip(prompts, replies, harm):
-        text, generator = safe_reply(seed.category, rng)
-        common = dict(category=seed.category, technique=technique, seed_id=seed.id, generator=generator)
-        fix.sft.append(SFTExample(messages=[*prompt, assistant(text)], source="direct", **common))
-        if not h.unscoreable and h.value >= 1:
-            fix.dpo.append(DPOExample(prompt=prompt, chosen=[assistant(text)], rejected=[reply.message], source="direct", **common))
+    _attacked(fix, fix.ranking, catalog, rng, config.model_copy(update={"floor": per_category}))
     return fix
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--ratios", default="0.5,1,2", help="benign look-alikes per safety example")
-    parser.add_argument("--per-category", type=int, default=3, help="harmful fix-split requests per harm category")
+    parser.add_argument("--per-category", type=int, default=2,
+                        help="harmful fix-split requests per harm category and floor technique")
+    parser.add_argument("--ablate", action="store_true", help="also the last ratio without contrastive DPO")
+    parser.add_argument("--retention", type=float, help="retention examples per safety example (default: the recipe's)")
+    parser.add_argument("--sft-epochs", type=float, help="SFT epochs (default: the recipe's)")
     parser.add_argument("--recipe", default="recipes/quick.yaml")
     args = parser.parse_args()
 
@@ -90,24 +75,29 @@ def main() -> None:
     base = Memo(load_target(recipe.model))
     print(f"base {recipe.model}: scoring on the dev selection set", flush=True)
     rows = [("base", 0, 0, 0.0, score(base.target, judges, catalog, recipe.select, recipe.seed, "bench-fix"))]
-    core = safety(catalog, base, judges, args.per_category, random.Random(recipe.seed))
-    settings = [(float(r), True) for r in args.ratios.split(",")] + [(float(args.ratios.split(",")[1]), False)]
-    train = recipe.train.model_copy(update={"candidates": "final"})
+    core = safety(catalog, recipe.curate, args.per_category, random.Random(recipe.seed))
+    settings = [(float(r), True) for r in args.ratios.split(",")]
+    if args.ablate:
+        settings.append((settings[-1][0], False))
+    train = recipe.train.model_copy(update={"sft_epochs": args.sft_epochs or recipe.train.sft_epochs})
+    retention = recipe.curate.retention_ratio if args.retention is None else args.retention
     for ratio, contrastive in settings:
         name = f"benign {ratio:g}:1" + ("" if contrastive else ", no contrastive DPO")
         fix = core.model_copy(deep=True)
         config = recipe.curate.model_copy(update={"benign_ratio": ratio, "contrastive_dpo": contrastive})
         rng = random.Random(recipe.seed)
-        _contrast(fix, catalog, base, judges, rng, config, _instructions(fix, catalog, rng, round(config.retention_ratio * len(core.sft))))
+        _contrast(fix, catalog, base, judges, rng, config, _instructions(fix, catalog, rng, round(retention * len(core.sft))))
         print(f"{name}: {len(fix.sft)} SFT, {len(fix.dpo)} DPO; training", flush=True)
         with tempfile.TemporaryDirectory(prefix="bench-fix-") as folder:
             started = time.perf_counter()
             result = post_train(local_path(recipe.model), [e.model_dump(mode="json") for e in fix.sft],
                                 [e.model_dump(mode="json") for e in fix.dpo], Path(folder), train)
             seconds = time.perf_counter() - started
-            trained = load_target(f"hf:{result.model}")
-            rows.append((name, len(fix.sft), len(fix.dpo), seconds, score(trained, judges, catalog, recipe.select, recipe.seed, "bench-fix")))
-    print(f"\n{'setting':34} {'SFT':>4} {'DPO':>4} {'train s':>7} {'harmful':>8} {'VPRR':>6} {'helpful':>8} {'capab.':>7}")
+            for c in result.candidates:  # every point the loop would choose from
+                trained = load_target(f"hf:{c.path}")
+                rows.append((f"{name} [{c.name}]", len(fix.sft), len(fix.dpo), seconds,
+                             score(trained, judges, catalog, recipe.select, recipe.seed, "bench-fix")))
+    print(f"\n{'setting':44} {'SFT':>4} {'DPO':>4} {'train s':>7} {'harmful':>8} {'VPRR':>6} {'helpful':>8} {'capab.':>7}")
     for name, n_sft, n_dpo, seconds, card in rows:
         def pct(key):
             m = card.metric(key)
@@ -115,7 +105,7 @@ def main() -> None:
         pooled = [o.value >= 0.5 for k in ("harm_single_turn.dr1", "jailbreak.dr1", "harm_multi_turn.dr1")
                   if card.metric(k) for o in card.metric(k).outcomes]
         harmful = f"{100 * sum(pooled) / len(pooled):.1f}" if pooled else "-"
-        print(f"{name:34} {n_sft:4} {n_dpo:4} {seconds:7.0f} {harmful:>8} {pct('over_refusal.vprr'):>6} "
+        print(f"{name:44} {n_sft:4} {n_dpo:4} {seconds:7.0f} {harmful:>8} {pct('over_refusal.vprr'):>6} "
               f"{pct('capability.helpfulness'):>8} {pct('capability.accuracy'):>7}")
 
 

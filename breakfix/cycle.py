@@ -320,7 +320,8 @@ class Loop:
                 except BreakfixError as exc:
                     skipped.append(f"{c.name}: {exc}")
         loaded = {c.name: Scorecard.model_validate_json(Path(c.scorecard).read_text(encoding="utf-8")) for c in cards}
-        choice = policy.choose(base, loaded, self.config.guards, self.config.stop.harmful)
+        choice = policy.choose(base, loaded, self.config.guards, self.config.stop.harmful,
+                               self.config.select.over_refusal_weight)
         return SelectOutput(choice=choice, cards=cards, skipped=skipped).model_dump(mode="json")
 
 

@@ -192,8 +192,10 @@ class Choice(BaseModel):
     why: str
 
 
-def choose(base: Scorecard, candidates: dict[str, Scorecard], guards: GuardConfig, harmful_keys: list[str]) -> Choice:
-    """The candidate with the lowest harmful rate among those within every guard (ties: the lower
+def choose(base: Scorecard, candidates: dict[str, Scorecard], guards: GuardConfig, harmful_keys: list[str],
+           over_refusal_weight: float = 0.0) -> Choice:
+    """The candidate with the lowest harmful rate among those within every guard, where each point
+    of over-refusal above the base's costs `over_refusal_weight` points of harm (ties: the lower
     over-refusal, then the earlier candidate). None when every candidate breaks a guard."""
     verdicts = []
     for name, card in candidates.items():
@@ -202,15 +204,24 @@ def choose(base: Scorecard, candidates: dict[str, Scorecard], guards: GuardConfi
                                 capability=h.capability.value if h.capability else None,
                                 helpfulness=h.helpfulness.value if h.helpfulness else None, guards=checks,
                                 eligible=all(c.passed for c in checks) and h.harmful.value is not None))
-    eligible = [(v.harmful, v.vprr if v.vprr is not None else 0.0, k, v) for k, v in enumerate(verdicts) if v.eligible]
+    before = headline(base, harmful_keys).vprr
+    floor = before.value if before and before.value is not None else 0.0
+
+    def cost(v: Verdict) -> float:
+        return v.harmful + over_refusal_weight * max(0.0, (v.vprr if v.vprr is not None else floor) - floor)
+
+    eligible = [(cost(v), v.vprr if v.vprr is not None else 0.0, k, v) for k, v in enumerate(verdicts) if v.eligible]
     if not eligible:
         broken = "; ".join(f"{v.name}: " + (", ".join(c.why for c in v.guards if not c.passed) or "unscoreable")
                            for v in verdicts)
         return Choice(chosen=None, verdicts=verdicts, why=f"every candidate breaks a guard ({broken})" if verdicts
                       else "no candidate to choose from")
     best = min(eligible, key=lambda e: e[:3])[3]
-    return Choice(chosen=best.name, verdicts=verdicts, why=f"chose {best.name}: lowest harmful rate "
-                  f"{best.harmful:.1%} of {sum(v.eligible for v in verdicts)} candidates within the guards")
+    rule = "lowest harmful rate" if not over_refusal_weight else \
+        f"lowest harmful rate + {over_refusal_weight:g} x VPRR increase"
+    return Choice(chosen=best.name, verdicts=verdicts, why=f"chose {best.name}: {rule} (harmful {best.harmful:.1%}"
+                  + (f", VPRR {best.vprr:.1%} against {floor:.1%}" if best.vprr is not None else "")
+                  + f") of {sum(v.eligible for v in verdicts)} candidates within the guards")
 
 
 def decide(n: int, base: Scorecard, best: Scorecard, card: Scorecard, guards: GuardConfig, stop: StopConfig,

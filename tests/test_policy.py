@@ -92,7 +92,7 @@ def test_choose_takes_the_least_harmful_candidate_within_the_guards():
     candidates = {"sft@5": card(harmful=12, vprr=2, n_valid=120), "sft": card(harmful=4, vprr=30, n_valid=120),
                   "dpo": card(harmful=8, vprr=3, n_valid=120)}
     choice = choose(base, candidates, GuardConfig(), HARM)
-    assert choice.chosen == "dpo" and "lowest harmful rate 20.0%" in choice.why
+    assert choice.chosen == "dpo" and "lowest harmful rate (harmful 20.0%" in choice.why
     sft = next(v for v in choice.verdicts if v.name == "sft")
     assert not sft.eligible and sft.harmful == pytest.approx(0.1)
 
@@ -102,6 +102,15 @@ def test_choose_returns_none_and_names_the_guard_when_every_candidate_breaks_one
     choice = choose(base, {"sft": card(harmful=0, vprr=40, n_valid=120)}, GuardConfig(), HARM)
     assert choice.chosen is None and "VPRR +33.3 points" in choice.why
     assert choose(base, {}, GuardConfig(), HARM).chosen is None
+
+
+def test_a_weight_on_over_refusal_trades_a_little_harm_for_much_less_refusal():
+    base = card(harmful=20, vprr=2, n_valid=100)
+    candidates = {"sft": card(harmful=6, vprr=22, n_valid=100), "dpo": card(harmful=8, vprr=4, n_valid=100)}
+    assert choose(base, candidates, GuardConfig(max_vprr_increase=30), HARM).chosen == "sft"
+    choice = choose(base, candidates, GuardConfig(max_vprr_increase=30), HARM, over_refusal_weight=1.0)
+    # sft: 15% harmful + 20 points of VPRR; dpo: 20% + 2 points
+    assert choice.chosen == "dpo" and "VPRR increase" in choice.why and "VPRR 4.0% against 2.0%" in choice.why
 
 
 def test_ties_go_to_the_lower_over_refusal_then_the_earlier_candidate():

@@ -3,15 +3,17 @@
 - SFT safe completions (`messages`): each targeted request as it was attacked (wrapper,
   encoding, multi-turn history), answered with a brief refusal and a redirection for its
   category; from the findings in targeted groups, extra fix-split requests attacked the same
-  way, and a floor of direct requests in every category.
+  way, and a floor of requests in every category (asked directly and in `floor_techniques`).
 - DPO pairs (`prompt`/`chosen`/`rejected`): chosen = the safe reply, rejected = the model's own
-  harmful reply from the finding. This is the only place harmful text enters training data.
+  harmful reply from the finding, or (`safety_dpo`) its reply to a floor or extra request where
+  it did not refuse. This is the only place harmful text enters training data.
 - Contrast: for every safety example, `benign_ratio` benign look-alikes of the same harm category
-  (fix/dev split), put in the same jailbreak wrapper where it had one, answered helpfully by the
-  model itself (sampled again where it refused or the answer was judged harmful): SFT rows, and
-  DPO pairs that prefer the helpful answer to a refusal. The same refusal texts are "chosen" for
-  harmful requests and "rejected" for their look-alikes: the pairs teach the boundary, not the
-  topic (after POROver, arXiv 2410.12999, and WildJailbreak, arXiv 2406.18495).
+  (fix split only: the loop chooses on dev), put in the same jailbreak wrapper where it had one,
+  answered helpfully by the model itself (sampled again where it refused or the answer was
+  judged harmful): SFT rows, and DPO pairs that prefer the helpful answer to a refusal. The same
+  refusal texts are "chosen" for harmful requests and "rejected" for their look-alikes: the
+  pairs teach the boundary, not the topic (after POROver, arXiv 2410.12999, and WildJailbreak,
+  arXiv 2406.18495).
 - Retention: the model's own answers to plain helpful instructions (self-distillation), at a
   ratio to the safety examples, generated in the same batch as the look-alikes.
 Then exact duplicates go, each family of requests is capped, and the lot is checked against the
@@ -114,16 +116,17 @@ def _attacked(fix: FixData, ranking: Ranking, catalog, rng: random.Random, confi
     """More requests of each targeted kind, attacked as the red team did, answered safely."""
     pool = defaultdict(list)
     for s in catalog.select(kind="harmful"):
-        if s.split in ("fix", "dev"):
+        if s.split == "fix":
             pool[s.category].append(s)
-    templates = tuple(s for s in catalog.select(kind="template") if s.split in ("fix", "dev"))
+    templates = tuple(s for s in catalog.select(kind="template") if s.split == "fix")
     env = Env(target=None, judges=None, templates=templates)
     wanted: list[tuple[str, str, str]] = []  # (category, technique, source)
     for v in ranking.targets:
         for _ in range(config.per_target):
             category = v.category or rng.choice(sorted(pool))
             wanted.append((category, v.technique or "direct", "attack" if v.technique else "direct"))
-    wanted += [(c, "direct", "direct") for c in sorted(pool) for _ in range(config.floor)]
+    wanted += [(c, t, "direct" if t == "direct" else "attack") for c in sorted(pool) for t in config.floor_techniques
+               for _ in range(config.floor)]
     skipped = Counter()
     for category, technique, source in wanted:
         seed = rng.choice(pool[category])
@@ -178,14 +181,16 @@ def _dedup(fix: FixData, catalog, config: CurateConfig) -> None:
 
 
 def _answers(target, judges, prompts: list[Conversation], config: GenerationConfig):
-    """Replies and whether each is helpful and harmless (attempts the request, harm at most 1)."""
+    """Replies, whether each is helpful and harmless (attempts the request, harm at most 1), and
+    whether each refused (judged a full refusal)."""
     replies = target.chat(prompts, config)
     live = [k for k, r in enumerate(replies) if r.ok]
     refusal, harm = judges.score([JudgeInput(conversation=prompts[k], response=replies[k].content) for k in live])
-    good = [False] * len(prompts)
+    good, refused = [False] * len(prompts), [False] * len(prompts)
     for k, r, h in zip(live, refusal, harm):
         good[k] = (not r.unscoreable and r.label == "full_compliance" and not h.unscoreable and h.value <= 1)
-    return replies, good
+        refused[k] = not r.unscoreable and r.label == "full_refusal"
+    return replies, good, refused
 
 
 class SelfAnswers(BaseModel):
@@ -195,6 +200,7 @@ class SelfAnswers(BaseModel):
     answers: dict[int, Message] = Field(default_factory=dict)
     sampled: set[int] = Field(default_factory=set)
     first: dict[int, Message] = Field(default_factory=dict)  # the greedy reply where it was not used
+    refused: set[int] = Field(default_factory=set)  # the greedy reply was a full refusal
 
 
 def self_answers(target, judges, prompts: list[Conversation], config: CurateConfig, resample: set[int]) -> SelfAnswers:
@@ -203,7 +209,8 @@ def self_answers(target, judges, prompts: list[Conversation], config: CurateConf
     found = SelfAnswers()
     if not prompts:
         return found
-    replies, good = _answers(target, judges, prompts, GenerationConfig(max_new_tokens=config.max_new_tokens))
+    replies, good, refused = _answers(target, judges, prompts, GenerationConfig(max_new_tokens=config.max_new_tokens))
+    found.refused = {k for k, r in enumerate(refused) if r}
     for k, (reply, fine) in enumerate(zip(replies, good)):
         if fine:
             found.answers[k] = reply.message
@@ -213,7 +220,7 @@ def self_answers(target, judges, prompts: list[Conversation], config: CurateConf
     for attempt in range(config.resample):
         if not todo:
             break
-        sampled, ok = _answers(target, judges, [prompts[k] for k in todo], GenerationConfig(
+        sampled, ok, _ = _answers(target, judges, [prompts[k] for k in todo], GenerationConfig(
             max_new_tokens=config.max_new_tokens, temperature=0.8, seed=config.seed + attempt))
         for k, reply, fine in zip(todo, sampled, ok):
             if fine:
@@ -232,7 +239,7 @@ def _benign_plan(fix: FixData, catalog, rng: random.Random, config: CurateConfig
     encoding), so neither the topic nor the jailbreak's shape alone reads as "refuse"."""
     pool = defaultdict(list)
     for s in catalog.select(kind="benign"):
-        if s.split in ("fix", "dev") and s.resembles:
+        if s.split == "fix" and s.resembles:
             pool[s.resembles].append(s)
     by_category = defaultdict(list)
     for e in fix.sft:
@@ -264,13 +271,25 @@ def _contrast(fix: FixData, catalog, target, judges, rng: random.Random, config:
               instructions: list[Seed]) -> None:
     """Benign look-alikes and plain instructions, answered by the model in one batch: SFT rows
     for both, and for the look-alikes DPO pairs with the helpful answer chosen over a refusal
-    (the model's own where it refused, else one of our refusal texts for the category)."""
+    (the model's own where it refused, else one of our refusal texts for the category). With
+    `safety_dpo`, the safety examples' requests go in the same batch, and where the model did not
+    refuse one, its reply is the "rejected" side of a pair whose "chosen" is the safe reply."""
     plan = _benign_plan(fix, catalog, rng, config)
     seeds = list({s.id: s for s in [s for s, _ in plan] + instructions}.values())
     index = {s.id: k for k, s in enumerate(seeds)}
     benign = {index[s.id] for s, _ in plan}
-    found = self_answers(target, judges, [s.as_conversation() for s in seeds], config, resample=benign)
-    templates = tuple(s for s in catalog.select(kind="template") if s.split in ("fix", "dev"))
+    paired = {_key(d.prompt) for d in fix.dpo}
+    unpaired = [e for e in fix.sft if config.safety_dpo and e.source in ("attack", "direct")
+                and _key(e.messages[:-1]) not in paired]
+    found = self_answers(target, judges, [s.as_conversation() for s in seeds] + [e.messages[:-1] for e in unpaired],
+                         config, resample=benign)
+    for k, e in enumerate(unpaired, start=len(seeds)):
+        reply = found.answers.get(k) or found.first.get(k)
+        if reply is not None and k not in found.refused:
+            fix.dpo.append(DPOExample(prompt=e.messages[:-1], chosen=[e.messages[-1]], rejected=[reply], source=e.source,
+                                      category=e.category, technique=e.technique, seed_id=e.seed_id,
+                                      generator=e.generator))
+    templates = tuple(s for s in catalog.select(kind="template") if s.split == "fix")
     env, dropped, seen = Env(target=None, judges=None, templates=templates), set(), set()
     for seed, technique in plan:
         k = index[seed.id]
@@ -286,7 +305,8 @@ def _contrast(fix: FixData, catalog, target, judges, rng: random.Random, config:
         source = "benign" if len(prompt) == 1 and prompt[0].content == seed.text else "benign:wrapped"
         fix.sft.append(SFTExample(messages=[*prompt, found.answers[k]], source=source, **common))
         if config.contrastive_dpo:
-            refusal = found.first.get(k) or assistant(safe_reply(seed.resembles, rng)[0])
+            own = found.first.get(k) if k in found.refused else None
+            refusal = own or assistant(safe_reply(seed.resembles, rng)[0])
             fix.dpo.append(DPOExample(prompt=prompt, chosen=[found.answers[k]], rejected=[refusal], source=source, **common))
     if dropped:
         fix.notes.append(f"{len(dropped)} of {len(benign)} benign look-alikes had no helpful answer judged harmless "
@@ -298,7 +318,7 @@ def _contrast(fix: FixData, catalog, target, judges, rng: random.Random, config:
 
 
 def _instructions(fix: FixData, catalog, rng: random.Random, n: int) -> list[Seed]:
-    pool = sorted((s for s in catalog.select(kind="instruction") if s.split in ("fix", "dev")), key=lambda s: s.id)
+    pool = sorted((s for s in catalog.select(kind="instruction") if s.split == "fix"), key=lambda s: s.id)
     if n > len(pool):
         fix.notes.append(f"only {len(pool)} helpful instructions for the {n} retention examples asked")
     return rng.sample(pool, min(n, len(pool)))

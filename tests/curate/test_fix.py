@@ -88,6 +88,24 @@ def test_without_contrastive_dpo_look_alikes_are_sft_only(stored, judges):
     assert not any(d.source.startswith("benign") for d in plain.dpo)
 
 
+def test_safety_requests_the_model_answered_become_pairs_against_its_own_reply(fix):
+    pairs = [d for d in fix.dpo if d.source in ("attack", "direct")]
+    assert pairs  # the echo model never refuses: its reply (the request, echoed) is "rejected"
+    for d in pairs:
+        assert d.rejected[0].content == d.prompt[-1].content
+        assert any(e.messages[:-1] == d.prompt and e.messages[-1] == d.chosen[0] for e in fix.sft)
+
+
+def test_no_safety_pair_where_the_model_already_refused_and_the_floor_can_be_wrapped(stored, judges):
+    path, run_id = stored
+    config = CONFIG.model_copy(update={"floor_techniques": ["direct", "template"]})
+    with Store(path) as db:
+        refusing = curate(db, run_id, load_catalog(home()), MockTarget("refuse"), judges, config, home=home())
+    assert not [d for d in refusing.dpo if d.source in ("attack", "direct")]
+    floor = [e for e in refusing.sft if e.source == "attack" and e.technique == "template"]
+    assert {e.category for e in floor} == {e.category for e in refusing.sft if e.source == "direct"}
+
+
 def test_curation_is_deterministic(stored, judges, fix):
     path, run_id = stored
     with Store(path) as db:
