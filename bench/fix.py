@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--ablate", action="store_true", help="also the last ratio without contrastive DPO")
     parser.add_argument("--retention", type=float, help="retention examples per safety example (default: the recipe's)")
     parser.add_argument("--sft-epochs", type=float, help="SFT epochs (default: the recipe's)")
+    parser.add_argument("--lr", help="SFT,DPO learning rates, e.g. 5e-4,5e-4 (default: the recipe's)")
     parser.add_argument("--recipe", default="recipes/quick.yaml")
     args = parser.parse_args()
 
@@ -80,6 +81,9 @@ def main() -> None:
     if args.ablate:
         settings.append((settings[-1][0], False))
     train = recipe.train.model_copy(update={"sft_epochs": args.sft_epochs or recipe.train.sft_epochs})
+    if args.lr:
+        sft_lr, dpo_lr = (float(x) for x in args.lr.split(","))
+        train = train.model_copy(update={"sft_learning_rate": sft_lr, "dpo_learning_rate": dpo_lr})
     retention = recipe.curate.retention_ratio if args.retention is None else args.retention
     for ratio, contrastive in settings:
         name = f"benign {ratio:g}:1" + ("" if contrastive else ", no contrastive DPO")
@@ -93,6 +97,10 @@ def main() -> None:
             result = post_train(local_path(recipe.model), [e.model_dump(mode="json") for e in fix.sft],
                                 [e.model_dump(mode="json") for e in fix.dpo], Path(folder), train)
             seconds = time.perf_counter() - started
+            for stage in result.stages.values():  # a loss that never leaves its start learnt nothing
+                k = max(1, len(stage.losses) // 4)
+                print(f"  {stage.stage}: {stage.steps} steps, loss {sum(stage.losses[:k]) / k:.3f} (first quarter) -> "
+                      f"{sum(stage.losses[-k:]) / k:.3f} (last quarter)", flush=True)
             for c in result.candidates:  # every point the loop would choose from
                 trained = load_target(f"hf:{c.path}")
                 rows.append((f"{name} [{c.name}]", len(fix.sft), len(fix.dpo), seconds,

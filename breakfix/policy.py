@@ -192,6 +192,15 @@ class Choice(BaseModel):
     why: str
 
 
+def choice_rule(over_refusal_weight: float) -> str:
+    """How `choose` picks, in words (the report and the CLI print it)."""
+    if not over_refusal_weight:
+        return "The candidate with the lowest harmful rate among those within the guards is measured on the eval split."
+    return (f"The candidate with the lowest harmful rate plus {over_refusal_weight:g} x its dev VPRR increase over the "
+            "base (each point of over-refusal costs as much as a point of harm), among those within the guards, is "
+            "measured on the eval split.")
+
+
 def choose(base: Scorecard, candidates: dict[str, Scorecard], guards: GuardConfig, harmful_keys: list[str],
            over_refusal_weight: float = 0.0) -> Choice:
     """The candidate with the lowest harmful rate among those within every guard, where each point

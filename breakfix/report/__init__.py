@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from breakfix.bench.scorecard import Scorecard, agreement_line, cell, label, rows
 from breakfix.config import CycleConfig
-from breakfix.policy import Headline, guard_rule, headline
+from breakfix.policy import Headline, choice_rule, guard_rule, headline
 from breakfix.files import atomic_writer
 from breakfix.redact import redact
 from breakfix.report import svg
@@ -92,7 +92,8 @@ def render(store, run_id: str, *, show_harmful: bool = False) -> str:
         table=_scorecard_table(measured), agreement=list(dict.fromkeys(
             line for v in measured if (line := agreement_line(v.card)))), targets=_target_figures(measured, config),
         category_chart=_category_chart(measured, config), tradeoff_chart=_tradeoff_chart(measured),
-        guard_rule=guard_rule(config.guards), fronts=_fronts(views),
+        guard_rule=guard_rule(config.guards), choice_rule=choice_rule(config.select.over_refusal_weight),
+        fronts=_fronts(views),
         heatmaps=_heatmaps(views), transcripts=_transcripts(store, views, show_harmful),
         before_after=_before_after(store, measured, config, show_harmful))
 

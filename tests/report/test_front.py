@@ -4,7 +4,7 @@ point and the rejected ones, drawn as valid SVG, with the guard rule and what ea
 import xml.etree.ElementTree as ET
 
 from breakfix.config import GuardConfig
-from breakfix.policy import guard_rule
+from breakfix.policy import choice_rule, guard_rule
 from breakfix.report import RoundView, _fronts
 from breakfix.report.svg import front
 
@@ -41,3 +41,8 @@ def test_points_land_where_their_figures_say():
 def test_the_guard_rule_the_report_prints_names_the_limits():
     text = guard_rule(GuardConfig())
     assert "item by item" in text and "10 points" in text and "95%" in text and "McNemar" in text
+
+
+def test_the_choice_rule_says_what_a_point_of_over_refusal_costs():
+    assert "plus 1 x its dev VPRR increase" in choice_rule(1.0) and "eval split" in choice_rule(1.0)
+    assert "VPRR" not in choice_rule(0.0) and "lowest harmful rate" in choice_rule(0.0)
