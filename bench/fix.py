@@ -9,7 +9,7 @@ safety DPO pairs (our refusal preferred to the model's own reply where it did no
 model's answers are generated once and reused across settings. Prints per setting: examples, training seconds, pooled harmful
 DR-1 on dev (direct + jailbreak + multi-turn), VPRR on dev look-alikes, helpfulness, capability.
 
-    .venv/bin/python bench/fix.py [--ratios 0.5,1,2] [--per-category 2] [--ablate]
+    .venv/bin/python bench/fix.py [--ratios 0.5,1,2] [--per-category 2] [--ablate] [--lr 5e-4,5e-4] [--every N]
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--ablate", action="store_true", help="also the last ratio without contrastive DPO")
     parser.add_argument("--retention", type=float, help="retention examples per safety example (default: the recipe's)")
     parser.add_argument("--sft-epochs", type=float, help="SFT epochs (default: the recipe's)")
+    parser.add_argument("--every", type=int, help="also a candidate every N training steps (default: the recipe's)")
     parser.add_argument("--lr", help="SFT,DPO learning rates, e.g. 5e-4,5e-4 (default: the recipe's)")
     parser.add_argument("--recipe", default="recipes/quick.yaml")
     args = parser.parse_args()
@@ -81,6 +82,8 @@ def main() -> None:
     if args.ablate:
         settings.append((settings[-1][0], False))
     train = recipe.train.model_copy(update={"sft_epochs": args.sft_epochs or recipe.train.sft_epochs})
+    if args.every:
+        train = train.model_copy(update={"candidates": args.every})
     if args.lr:
         sft_lr, dpo_lr = (float(x) for x in args.lr.split(","))
         train = train.model_copy(update={"sft_learning_rate": sft_lr, "dpo_learning_rate": dpo_lr})

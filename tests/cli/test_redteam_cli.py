@@ -17,7 +17,7 @@ def test_bad_campaign_settings_are_one_line_errors(tmp_path):
     store = tmp_path / "s.db"
     for args, message in [(["--budget", "0"], "budget must be at least 1"),
                           (["--persona", "wizard"], "unknown persona 'wizard'"),
-                          (["--categories", "space_piracy"], "no fix/dev requests in categories ['space_piracy']")]:
+                          (["--categories", "space_piracy"], "no fix requests in categories ['space_piracy']")]:
         result = invoke("redteam", "--model", "mock:refuse", "--store", store, *args)
         assert result.exit_code == 1 and message in result.output, result.output
         assert "Traceback" not in result.output
