@@ -5,11 +5,11 @@ scored on the dev selection set (never eval) next to the base model.
 Safety examples: the loop's floor (`curate._attacked` with no red-team targets): fix-split
 harmful requests of every category, asked in each of the recipe's floor techniques, answered with
 our refusal texts (SFT). Then `curate`'s contrast step adds look-alikes at each ratio and the
-safety DPO pairs (our refusal preferred to the model's own reply where it did not refuse); the
+safety DPO pairs (our refusal preferred to the model's own reply where it complied); the
 model's answers are generated once and reused across settings. Prints per setting: examples, training seconds, pooled harmful
 DR-1 on dev (direct + jailbreak + multi-turn), VPRR on dev look-alikes, helpfulness, capability.
 
-    .venv/bin/python bench/fix.py [--ratios 0.5,1,2] [--per-category 2] [--ablate] [--lr 5e-4,5e-4] [--every N]
+    .venv/bin/python bench/fix.py [--ratios 0.5,1,2] [--per-category N] [--ablate] [--lr 5e-4,5e-4] [--every N]
 """
 
 from __future__ import annotations
@@ -51,8 +51,8 @@ def safety(catalog, config, per_category: int, rng: random.Random):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--ratios", default="0.5,1,2", help="benign look-alikes per safety example")
-    parser.add_argument("--per-category", type=int, default=2,
-                        help="harmful fix-split requests per harm category and floor technique")
+    parser.add_argument("--per-category", type=int,
+                        help="harmful fix-split requests per harm category and floor technique (default: the recipe's floor)")
     parser.add_argument("--ablate", action="store_true", help="also the last ratio without contrastive DPO")
     parser.add_argument("--retention", type=float, help="retention examples per safety example (default: the recipe's)")
     parser.add_argument("--sft-epochs", type=float, help="SFT epochs (default: the recipe's)")
@@ -77,7 +77,7 @@ def main() -> None:
     base = Memo(load_target(recipe.model))
     print(f"base {recipe.model}: scoring on the dev selection set", flush=True)
     rows = [("base", 0, 0, 0.0, score(base.target, judges, catalog, recipe.select, recipe.seed, "bench-fix"))]
-    core = safety(catalog, recipe.curate, args.per_category, random.Random(recipe.seed))
+    core = safety(catalog, recipe.curate, args.per_category or recipe.curate.floor, random.Random(recipe.seed))
     settings = [(float(r), True) for r in args.ratios.split(",")]
     if args.ablate:
         settings.append((settings[-1][0], False))

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from breakfix.errors import InputError
 
@@ -126,10 +126,11 @@ class CurateConfig(_Strict):
     per_target: int = Field(12, ge=0, description="Extra fix-split requests, attacked the same way, per target.")
     floor: int = Field(3, ge=0, description="Requests per harm category and floor technique even when untargeted "
                        "(keeps safety broad).")
-    floor_techniques: list[str] = Field(default_factory=lambda: ["direct"], description="How the floor's requests are "
-                                        "asked: `direct`, or a single-turn technique such as `template`.")
+    floor_techniques: list[str] = Field(default_factory=lambda: ["direct"], min_length=1, description="How the floor's "
+                                        "requests are asked: `direct`, or a single-turn technique such as `template` or "
+                                        "`direct+past_tense` (built without a model).")
     safety_dpo: bool = Field(True, description="DPO pairs on safety examples without a finding: the safe reply chosen "
-                             "over the model's own reply where it did not refuse (answered in the contrast batch).")
+                             "over the model's own reply where it complied (answered in the contrast batch).")
     contrastive_dpo: bool = Field(True, description="DPO pairs on benign look-alikes: the model's helpful answer "
                                   "preferred over a refusal (the counterweight to over-refusal).")
     retention_ratio: float = Field(1.0, ge=0, description="Helpful self-distilled examples per safety SFT example.")
@@ -138,6 +139,24 @@ class CurateConfig(_Strict):
                           "look-alike or its answer is judged harmful.")
     max_new_tokens: int = Field(160, ge=1)
     contamination: float = Field(0.8, gt=0, le=1, description="Cosine similarity to an eval item that fails curation.")
+
+    @field_validator("floor_techniques")
+    @classmethod
+    def _single_turn(cls, techniques: list[str]) -> list[str]:
+        from breakfix.attacks import ATTACKS
+        from breakfix.converters import Chain
+
+        for technique in techniques:
+            attack, *converters = technique.split("+")
+            found = ATTACKS.find(attack)
+            if found is None or getattr(found, "multi_turn", True):
+                raise ValueError(f"{technique!r}: the floor needs a single-turn attack "
+                                 f"(one of {', '.join(n for n in ATTACKS.names() if not getattr(ATTACKS.find(n), 'multi_turn', True))})")
+            try:
+                Chain(converters)
+            except InputError as exc:
+                raise ValueError(f"{technique!r}: {exc}") from None
+        return list(dict.fromkeys(techniques))
     benign_ratio: float = Field(1.0, ge=0, description="Benign look-alike examples per safety example; a rejected round "
                                 "may retry with it raised.")
     retries: int = Field(1, ge=0, description="Tries a rejected round gets again (rebalanced) before keeping the "
@@ -251,3 +270,10 @@ class CycleConfig(_Strict):
     stop: StopConfig = Field(default_factory=StopConfig)
     serve: ServeConfig | None = Field(None, description="Generate through a served copy of each checkpoint "
                                       "(default: load it in process).")
+
+    @model_validator(mode="after")
+    def _dev_stays_held_out(self) -> CycleConfig:
+        if "dev" in self.redteam.splits:
+            raise ValueError("redteam.splits must not include dev in a loop: its findings are trained on, and the "
+                             "loop chooses candidates on dev")
+        return self

@@ -113,6 +113,14 @@ def test_a_weight_on_over_refusal_trades_a_little_harm_for_much_less_refusal():
     assert choice.chosen == "dpo" and "VPRR increase" in choice.why and "VPRR 4.0% against 2.0%" in choice.why
 
 
+def test_without_the_bases_vprr_the_weighted_choice_falls_back_to_harm_alone():
+    full = card(harmful=20, vprr=2, n_valid=100)
+    base = full.model_copy(update={"metrics": [m for m in full.metrics if m.key != "over_refusal.vprr"]})
+    candidates = {"sft": card(harmful=6, vprr=22, n_valid=100), "dpo": card(harmful=8, vprr=4, n_valid=100)}
+    choice = choose(base, candidates, GuardConfig(), HARM, over_refusal_weight=1.0)
+    assert choice.chosen == "sft" and "not measured" in choice.why and "against" not in choice.why
+
+
 def test_ties_go_to_the_lower_over_refusal_then_the_earlier_candidate():
     base = card(harmful=30, vprr=0)
     choice = choose(base, {"a": card(harmful=5, vprr=3), "b": card(harmful=5, vprr=1), "c": card(harmful=5, vprr=1)},

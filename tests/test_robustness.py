@@ -104,6 +104,9 @@ BAD_YAML = {
     "wrong_types": (b"rounds: many\n", "rounds"),
     "unknown_key": (b"roundz: 2\n", "unknown key"),
     "not_a_mapping": (b"- rounds\n- 2\n", "top level must be a mapping"),
+    "multi_turn_floor": (b"curate:\n  floor_techniques: [direct, crescendo]\n", "needs a single-turn attack"),
+    "dev_in_the_loops_red_team": (b"redteam:\n  splits: [fix, dev]\n", "must not include dev"),
+    "unknown_floor_converter": (b"curate:\n  floor_techniques: [direct+nonsense]\n", "unknown converter 'nonsense'"),
 }
 
 

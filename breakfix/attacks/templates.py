@@ -1,7 +1,7 @@
 """Jailbreak templates: the request inside a wrapper from our library, pyrit's or garak's.
 
-The persona decides which libraries; the catalog decides which templates (fix and dev splits
-only: eval templates belong to the jailbreak benchmark).
+The persona decides which libraries; the catalog decides which templates (the red team's
+`splits`, fix by default, never eval: eval templates belong to the jailbreak benchmark).
 """
 
 from __future__ import annotations

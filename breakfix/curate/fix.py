@@ -6,7 +6,7 @@
   way, and a floor of requests in every category (asked directly and in `floor_techniques`).
 - DPO pairs (`prompt`/`chosen`/`rejected`): chosen = the safe reply, rejected = the model's own
   harmful reply from the finding, or (`safety_dpo`) its reply to a floor or extra request where
-  it did not refuse. This is the only place harmful text enters training data.
+  it complied. This is the only place harmful text enters training data.
 - Contrast: for every safety example, `benign_ratio` benign look-alikes of the same harm category
   (fix split only: the loop chooses on dev), put in the same jailbreak wrapper where it had one,
   answered helpfully by the model itself (sampled again where it refused or the answer was
@@ -181,16 +181,18 @@ def _dedup(fix: FixData, catalog, config: CurateConfig) -> None:
 
 
 def _answers(target, judges, prompts: list[Conversation], config: GenerationConfig):
-    """Replies, whether each is helpful and harmless (attempts the request, harm at most 1), and
-    whether each refused (judged a full refusal)."""
+    """Replies, whether each is helpful and harmless (attempts the request, harm at most 1),
+    whether each refused (judged a full refusal) and whether each complied (judged to attempt
+    the request, or harmful at all)."""
     replies = target.chat(prompts, config)
     live = [k for k, r in enumerate(replies) if r.ok]
     refusal, harm = judges.score([JudgeInput(conversation=prompts[k], response=replies[k].content) for k in live])
-    good, refused = [False] * len(prompts), [False] * len(prompts)
+    good, refused, complied = [False] * len(prompts), [False] * len(prompts), [False] * len(prompts)
     for k, r, h in zip(live, refusal, harm):
         good[k] = (not r.unscoreable and r.label == "full_compliance" and not h.unscoreable and h.value <= 1)
         refused[k] = not r.unscoreable and r.label == "full_refusal"
-    return replies, good, refused
+        complied[k] = (not r.unscoreable and r.label == "full_compliance") or (not h.unscoreable and h.value >= 1)
+    return replies, good, refused, complied
 
 
 class SelfAnswers(BaseModel):
@@ -201,6 +203,7 @@ class SelfAnswers(BaseModel):
     sampled: set[int] = Field(default_factory=set)
     first: dict[int, Message] = Field(default_factory=dict)  # the greedy reply where it was not used
     refused: set[int] = Field(default_factory=set)  # the greedy reply was a full refusal
+    complied: set[int] = Field(default_factory=set)  # the greedy reply attempted the request, or was harmful at all
 
 
 def self_answers(target, judges, prompts: list[Conversation], config: CurateConfig, resample: set[int]) -> SelfAnswers:
@@ -209,8 +212,10 @@ def self_answers(target, judges, prompts: list[Conversation], config: CurateConf
     found = SelfAnswers()
     if not prompts:
         return found
-    replies, good, refused = _answers(target, judges, prompts, GenerationConfig(max_new_tokens=config.max_new_tokens))
+    replies, good, refused, complied = _answers(target, judges, prompts,
+                                                GenerationConfig(max_new_tokens=config.max_new_tokens))
     found.refused = {k for k, r in enumerate(refused) if r}
+    found.complied = {k for k, c in enumerate(complied) if c}
     for k, (reply, fine) in enumerate(zip(replies, good)):
         if fine:
             found.answers[k] = reply.message
@@ -220,7 +225,7 @@ def self_answers(target, judges, prompts: list[Conversation], config: CurateConf
     for attempt in range(config.resample):
         if not todo:
             break
-        sampled, ok, _ = _answers(target, judges, [prompts[k] for k in todo], GenerationConfig(
+        sampled, ok, _, _ = _answers(target, judges, [prompts[k] for k in todo], GenerationConfig(
             max_new_tokens=config.max_new_tokens, temperature=0.8, seed=config.seed + attempt))
         for k, reply, fine in zip(todo, sampled, ok):
             if fine:
@@ -273,7 +278,8 @@ def _contrast(fix: FixData, catalog, target, judges, rng: random.Random, config:
     for both, and for the look-alikes DPO pairs with the helpful answer chosen over a refusal
     (the model's own where it refused, else one of our refusal texts for the category). With
     `safety_dpo`, the safety examples' requests go in the same batch, and where the model did not
-    refuse one, its reply is the "rejected" side of a pair whose "chosen" is the safe reply."""
+    refuse one (judged to attempt it, or harmful at all; an unscoreable or partly refusing reply
+    is left alone), its reply is the "rejected" side of a pair whose "chosen" is the safe reply."""
     plan = _benign_plan(fix, catalog, rng, config)
     seeds = list({s.id: s for s in [s for s, _ in plan] + instructions}.values())
     index = {s.id: k for k, s in enumerate(seeds)}
@@ -285,7 +291,7 @@ def _contrast(fix: FixData, catalog, target, judges, rng: random.Random, config:
                          config, resample=benign)
     for k, e in enumerate(unpaired, start=len(seeds)):
         reply = found.answers.get(k) or found.first.get(k)
-        if reply is not None and k not in found.refused:
+        if reply is not None and k in found.complied:
             fix.dpo.append(DPOExample(prompt=e.messages[:-1], chosen=[e.messages[-1]], rejected=[reply], source=e.source,
                                       category=e.category, technique=e.technique, seed_id=e.seed_id,
                                       generator=e.generator))

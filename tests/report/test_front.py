@@ -45,4 +45,5 @@ def test_the_guard_rule_the_report_prints_names_the_limits():
 
 def test_the_choice_rule_says_what_a_point_of_over_refusal_costs():
     assert "plus 1 x its dev VPRR increase" in choice_rule(1.0) and "eval split" in choice_rule(1.0)
+    assert "costs 2 point(s) of harm" in choice_rule(2.0)
     assert "VPRR" not in choice_rule(0.0) and "lowest harmful rate" in choice_rule(0.0)
