@@ -139,6 +139,11 @@ class CurateConfig(_Strict):
                           "look-alike or its answer is judged harmful.")
     max_new_tokens: int = Field(160, ge=1)
     contamination: float = Field(0.8, gt=0, le=1, description="Cosine similarity to an eval item that fails curation.")
+    benign_ratio: float = Field(1.0, ge=0, description="Benign look-alike examples per safety example; a rejected round "
+                                "may retry with it raised.")
+    retries: int = Field(1, ge=0, description="Tries a rejected round gets again (rebalanced) before keeping the "
+                         "previous checkpoint.")
+    seed: int = 0
 
     @field_validator("floor_techniques")
     @classmethod
@@ -148,20 +153,14 @@ class CurateConfig(_Strict):
 
         for technique in techniques:
             attack, *converters = technique.split("+")
-            found = ATTACKS.find(attack)
-            if found is None or getattr(found, "multi_turn", True):
-                raise ValueError(f"{technique!r}: the floor needs a single-turn attack "
-                                 f"(one of {', '.join(n for n in ATTACKS.names() if not getattr(ATTACKS.find(n), 'multi_turn', True))})")
+            if getattr(ATTACKS.find(attack), "multi_turn", True):
+                single = [n for n in ATTACKS.names() if not getattr(ATTACKS.find(n), "multi_turn", True)]
+                raise ValueError(f"{technique!r}: the floor needs a single-turn attack (one of {', '.join(single)})")
             try:
                 Chain(converters)
             except InputError as exc:
                 raise ValueError(f"{technique!r}: {exc}") from None
         return list(dict.fromkeys(techniques))
-    benign_ratio: float = Field(1.0, ge=0, description="Benign look-alike examples per safety example; a rejected round "
-                                "may retry with it raised.")
-    retries: int = Field(1, ge=0, description="Tries a rejected round gets again (rebalanced) before keeping the "
-                         "previous checkpoint.")
-    seed: int = 0
 
 
 class TrainConfig(_Strict):

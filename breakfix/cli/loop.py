@@ -62,14 +62,14 @@ def run(
         ledger = write_ledger(loop)
         path = write_report(db, run_id, report_out or loop.folder / "report.html")
         out.print(_rounds_table(db, run_id))
-    from breakfix.policy import guard_rule
+    from breakfix.policy import choice_rule, guard_rule
 
     for d in decisions:
         chosen = f" [{escape(d.candidate)}]" if d.candidate else ""
         out.print(f"round {d.round}{chosen}: {escape(d.why)}")
         for attempt in d.attempts:
             out.print(f"  {escape(attempt)}")
-    out.print(f"[dim]{escape(guard_rule(settings.guards))}[/]")
+    out.print(f"[dim]{escape(choice_rule(settings.select.over_refusal_weight))} {escape(guard_rule(settings.guards))}[/]")
     out.print(f"ledger: {ledger}\nreport: {path}")
 
 

@@ -36,6 +36,8 @@ def test_a_model_that_never_breaks_ends_the_loop_with_nothing_to_fix(tmp_path):
     assert ledger["base_model"] == {"spec": "mock:refuse"} and len(ledger["assets"]) == 4
     assert [r["round"] for r in ledger["rounds"]] == [0, 1] and ledger["rounds"][1]["redteam"]["attempts"] == 12
     assert (folder / "report.html").is_file() and f"report: {folder / 'report.html'}" in result.output.replace("\n", "")
+    flat = " ".join(result.output.split())
+    assert "x its dev VPRR increase" in flat and "A guard rejects a checkpoint only" in flat  # the rules it decided by
 
 
 def test_resuming_a_finished_run_redoes_nothing(tmp_path):
