@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--sft-epochs", type=float, help="SFT epochs (default: the recipe's)")
     parser.add_argument("--every", type=int, help="also a candidate every N training steps (default: the recipe's)")
     parser.add_argument("--lr", help="SFT,DPO learning rates, e.g. 5e-4,5e-4 (default: the recipe's)")
+    parser.add_argument("--blends", help="also SFT-DPO blends at these weights, e.g. 0.25,0.5,0.75 (default: the recipe's)")
     parser.add_argument("--recipe", default="recipes/quick.yaml")
     args = parser.parse_args()
 
@@ -84,6 +85,8 @@ def main() -> None:
     train = recipe.train.model_copy(update={"sft_epochs": args.sft_epochs or recipe.train.sft_epochs})
     if args.every:
         train = train.model_copy(update={"candidates": args.every})
+    if args.blends:
+        train = train.model_copy(update={"blends": [float(w) for w in args.blends.split(",")]})
     if args.lr:
         sft_lr, dpo_lr = (float(x) for x in args.lr.split(","))
         train = train.model_copy(update={"sft_learning_rate": sft_lr, "dpo_learning_rate": dpo_lr})

@@ -187,11 +187,21 @@ class TrainConfig(_Strict):
     candidates: Literal["final", "epochs"] | int = Field(
         "epochs", description="Checkpoints to choose from on dev: `final` (each stage's end), `epochs` (also the end of "
         "every epoch), or N (also every N optimizer steps). Each is a merged, loadable model.")
+    blends: list[float] = Field(
+        default_factory=list, description="Also candidates between the SFT and DPO ends: weight w is (1 - w)·SFT + w·DPO, "
+        "weight by weight (a trade-off point no single checkpoint has; no training, a few seconds each).")
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="bf16 autocast on CPUs whose bf16 matmul measured fast (auto), or as given.")
     padding_free: bool = Field(True, description="SFT batches laid end to end without pad tokens (TRL's padding-free "
                                "collator); False pads every row to the batch's longest.")
     seed: int = 0
+
+    @field_validator("blends")
+    @classmethod
+    def _between(cls, blends: list[float]) -> list[float]:
+        if any(not 0 < w < 1 for w in blends):
+            raise ValueError("each blend weight lies strictly between 0 (the SFT end) and 1 (the DPO end)")
+        return sorted(set(blends))
 
 
 class EvalConfig(_Strict):

@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 from breakfix.attacks import ATTACKS, Env, Goal
 from breakfix.attacks.base import Ask
 from breakfix.config import CurateConfig
-from breakfix.converters import Chain
+from breakfix.converters import CONVERTERS, Chain
 from breakfix.curate.replies import safe_reply
 from breakfix.curate.vulnerabilities import Observation, Ranking, rank
 from breakfix.errors import InputError
@@ -266,9 +266,11 @@ def _benign_plan(fix: FixData, catalog, rng: random.Random, config: CurateConfig
 
 def _benign_prompt(seed: Seed, technique: str | None, env: Env, rng: random.Random) -> Conversation:
     """The look-alike as the red team would have sent it: inside the same single-turn wrapper
-    (encodings left out: the answer must stay readable), else as asked."""
-    attack = (technique or "direct").split("+")[0]
-    wrapped = None if attack == "direct" else _attack_prompt(attack, seed, env, rng)
+    and the converters that leave a request as it was meant (`readable`: a phrasing frame);
+    encodings left out, since the answer must stay readable. Else as asked."""
+    attack, *converters = (technique or "direct").split("+")
+    shape = "+".join([attack, *(c for c in converters if getattr(CONVERTERS.find(c), "readable", False))])
+    wrapped = None if shape == "direct" else _attack_prompt(shape, seed, env, rng)
     return wrapped or seed.as_conversation()
 
 

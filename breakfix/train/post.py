@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel
 
+from breakfix.assets import sha256_file
 from breakfix.config import TrainConfig
 from breakfix.errors import BreakfixError
 from breakfix.files import write_jsonl
@@ -66,8 +68,36 @@ def post_train(base: str | Path, sft_rows: list[dict], dpo_rows: list[dict], out
         candidates.append(Candidate(name=stage, stage=stage, step=result.steps, path=result.path,
                                     weights_sha256=result.weights_sha256))
         current = folder / "model"
+    if "sft" in stages and "dpo" in stages:
+        candidates += [blend(stages["sft"], stages["dpo"], w, out / f"blend-{w:g}") for w in settings.blends]
     model = str(current) if stages else None
     return PostTrainResult(model=model, stages=stages, candidates=candidates, failures=failures)
+
+
+def blend(first: StageResult, second: StageResult, weight: float, out: Path) -> Candidate:
+    """A model between two stages' ends, tensor by tensor `(1 - weight)·first + weight·second`
+    (as in weight-space ensembles: the trade-off between the two moves smoothly along the line),
+    written as a loadable model folder; one already written is read back."""
+    name = f"blend@{weight:g}"
+    if not complete(out):
+        from safetensors.torch import load_file, save_file
+
+        a, b = load_file(Path(first.path) / "model.safetensors"), load_file(Path(second.path) / "model.safetensors")
+        if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
+            raise BreakfixError(f"cannot blend {first.path} and {second.path}: their weights differ in shape")
+        tmp = out.with_name(f".{out.name}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(second.path, tmp, ignore=shutil.ignore_patterns("model.safetensors", MANIFEST))
+        mixed = {k: ((1 - weight) * a[k].float() + weight * b[k].float()).to(b[k].dtype) for k in b}
+        save_file(mixed, tmp / "model.safetensors", metadata={"format": "pt"})
+        manifest = {**json.loads((Path(second.path) / MANIFEST).read_text()), "path": str(out), "candidate": True,
+                    "blend": {"first": first.path, "second": second.path, "weight": weight},
+                    "weights_sha256": sha256_file(tmp / "model.safetensors")}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))  # last: it marks completion
+        shutil.rmtree(out, ignore_errors=True)
+        tmp.replace(out)
+    manifest = json.loads((out / MANIFEST).read_text())
+    return Candidate(name=name, stage="blend", step=second.steps, path=str(out), weights_sha256=manifest["weights_sha256"])
 
 
 def _stage(stage: str, base: Path, rows: list[dict], folder: Path, settings: TrainConfig, progress) -> StageResult:

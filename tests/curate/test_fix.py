@@ -106,6 +106,23 @@ def test_no_safety_pair_where_the_model_already_refused_and_the_floor_can_be_wra
     assert {e.category for e in floor} == {e.category for e in refusing.sft if e.source == "direct"}
 
 
+def test_a_phrasing_floor_puts_its_look_alikes_in_the_same_frame(stored, judges):
+    from breakfix.converters.phrasing import phrase
+
+    path, run_id = stored
+    config = CONFIG.model_copy(update={"floor_techniques": ["direct+phrasing"]})
+    with Store(path) as db:
+        fix = curate(db, run_id, load_catalog(home()), MockTarget("echo"), judges, config, home=home())
+    catalog = {s.id: s for s in load_catalog(home()).seeds}
+    phrased = [e for e in fix.sft if e.technique == "direct+phrasing"]
+    safety = [e for e in phrased if e.source == "attack"]
+    benign = [e for e in phrased if e.source.startswith("benign")]
+    assert safety and benign
+    for e in safety + benign:  # the request inside one of our everyday frames, readable as it was
+        assert e.messages[-2].content == phrase(catalog[e.seed_id].text) != catalog[e.seed_id].text
+    assert all(e.source == "benign:wrapped" for e in benign)
+
+
 def test_curation_is_deterministic(stored, judges, fix):
     path, run_id = stored
     with Store(path) as db:

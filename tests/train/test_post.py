@@ -38,3 +38,35 @@ def test_a_loss_that_turns_nan_is_recorded_and_the_later_stages_skipped(tmp_path
     monkeypatch.setattr(post, "dpo", lambda *a, **k: (_ for _ in ()).throw(AssertionError("DPO must not run")))
     result = post_train(tmp_path / "base", SFT_ROWS, DPO_ROWS, tmp_path / "out", FAST)
     assert result.model is None and result.candidates == [] and "loss became nan" in result.failures[0]
+
+
+def test_blends_lie_between_the_sft_and_dpo_ends_tensor_by_tensor(tiny, tmp_path):
+    from safetensors.torch import load_file
+
+    settings = FAST.model_copy(update={"candidates": "final", "blends": [0.25, 0.5]})
+    result = post_train(tiny, SFT_ROWS, DPO_ROWS, tmp_path, settings)
+    assert [c.name for c in result.candidates] == ["sft", "dpo", "blend@0.25", "blend@0.5"]
+    assert result.model == str(tmp_path / "dpo" / "model")  # a blend is a candidate, not the training's result
+    ends = {c.name: load_file(f"{c.path}/model.safetensors") for c in result.candidates}
+    for name, w in (("blend@0.25", 0.25), ("blend@0.5", 0.5)):
+        mixed = ends[name]
+        assert mixed.keys() == ends["sft"].keys()
+        for key in mixed:
+            expected = (1 - w) * ends["sft"][key].float() + w * ends["dpo"][key].float()
+            assert (mixed[key].float() - expected).abs().max() < 1e-6
+    changed = [k for k in ends["sft"] if not (ends["sft"][k] == ends["dpo"][k]).all()]
+    assert changed and not (ends["blend@0.5"][changed[0]] == ends["sft"][changed[0]]).all()
+    blended = result.candidates[-1]
+    assert complete(blended.path) and json.loads((tmp_path / "blend-0.5" / MANIFEST).read_text())["blend"]["weight"] == 0.5
+    again = post_train(tiny, SFT_ROWS, DPO_ROWS, tmp_path, settings)  # read back, not blended again
+    assert [c.weights_sha256 for c in again.candidates] == [c.weights_sha256 for c in result.candidates]
+
+
+def test_blend_weights_lie_strictly_between_the_ends():
+    import pytest
+    from pydantic import ValidationError
+
+    assert TrainConfig(blends=[0.5, 0.25, 0.5]).blends == [0.25, 0.5]
+    for bad in ([0.0], [1.0], [1.5]):
+        with pytest.raises(ValidationError, match="strictly between"):
+            TrainConfig(blends=bad)
