@@ -10,6 +10,7 @@ model's answers are generated once and reused across settings. Prints per settin
 DR-1 on dev (direct + jailbreak + multi-turn), VPRR on dev look-alikes, helpfulness, capability.
 
     .venv/bin/python bench/fix.py [--ratios 0.5,1,2] [--per-category N] [--ablate] [--lr 5e-4,5e-4] [--every N]
+                                [--blends 0.25,0.5,0.75] [--recipe recipes/quick.yaml]
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def main() -> None:
     parser.add_argument("--recipe", default="recipes/quick.yaml")
     args = parser.parse_args()
 
-    from breakfix.config import CycleConfig, load_yaml
+    from breakfix.config import CycleConfig, TrainConfig, load_yaml
     from breakfix.curate.fix import _contrast, _instructions
     from breakfix.data import load_catalog
     from breakfix.judges.joint import load_judges
@@ -86,7 +87,10 @@ def main() -> None:
     if args.every:
         train = train.model_copy(update={"candidates": args.every})
     if args.blends:
-        train = train.model_copy(update={"blends": [float(w) for w in args.blends.split(",")]})
+        try:
+            train = TrainConfig.model_validate({**train.model_dump(), "blends": [float(w) for w in args.blends.split(",")]})
+        except ValueError as exc:  # pydantic's ValidationError is one
+            parser.error(f"--blends: {exc}")
     if args.lr:
         sft_lr, dpo_lr = (float(x) for x in args.lr.split(","))
         train = train.model_copy(update={"sft_learning_rate": sft_lr, "dpo_learning_rate": dpo_lr})

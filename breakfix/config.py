@@ -201,7 +201,10 @@ class TrainConfig(_Strict):
     def _between(cls, blends: list[float]) -> list[float]:
         if any(not 0 < w < 1 for w in blends):
             raise ValueError("each blend weight lies strictly between 0 (the SFT end) and 1 (the DPO end)")
-        return sorted(set(blends))
+        rounded = sorted({round(w, 3) for w in blends})  # names and folders carry the weight
+        if any(not 0 < w < 1 for w in rounded):
+            raise ValueError("blend weights closer than 0.001 to an end are that end")
+        return rounded
 
 
 class EvalConfig(_Strict):

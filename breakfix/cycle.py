@@ -157,8 +157,12 @@ class Loop:
             trained = TrainOutput.model_validate(self.step(n, f"train{tag}", current,
                                                            lambda child: self._train(n, child, current, fix, settings, tag)))
             chosen = SelectOutput.model_validate(self.step(n, f"select{tag}", current,
-                                                           lambda child: self._select(n, child, trained, tag)))
+                                                           lambda child: self._select(n, child, trained, tag, current)))
             attempts.append(f"try {k + 1}: {chosen.choice.why}" + "".join(f"; failed: {f}" for f in trained.failures))
+            if chosen.choice.kept:  # no guard broke: the round did not improve on dev, so rebalancing is no answer
+                decision = Decision(round=n, promoted=False, stop=True, harmful=None, vprr_increase=None, retention=None,
+                                    p_gain=None, why=f"not promoted: {chosen.choice.why}; keeping the current checkpoint")
+                break
             if chosen.model is None:
                 broken = sorted({g.name for v in chosen.choice.verdicts for g in v.guards if not g.passed})
                 decision = Decision(round=n, promoted=False, stop=True, harmful=None, vprr_increase=None, retention=None,
@@ -278,15 +282,19 @@ class Loop:
                                 self.folder / f"round-{n}{tag}", settings,
                                 lambda stage, step, total, loss: update(step, total, stage + ("" if loss is None else f" loss {loss:.3f}")),
                                 say=self.hooks.say)
-        parent, stages = None, {}
+        parent, stages, ids = None, {}, {}
         for stage, r in result.stages.items():
             data = fix.files[stage]
-            parent = self.store.add_checkpoint(child, Path(r.path), r.weights_sha256, {
+            parent = ids[stage] = self.store.add_checkpoint(child, Path(r.path), r.weights_sha256, {
                 "stage": stage, "round": n, "base": r.parent, "data": data.path, "data_sha256": data.sha256,
                 "config": settings.model_dump(), "steps": r.steps, "losses": r.losses, "seconds": r.seconds,
                 "truncated": r.truncated, "precision": r.precision}, parent_id=parent)
             stages[stage] = {"steps": r.steps, "seconds": r.seconds, "sha256": r.weights_sha256, "precision": r.precision,
                              "loss_first": r.losses[0] if r.losses else None, "loss_last": r.losses[-1] if r.losses else None}
+        for c in (c for c in result.candidates if c.stage == "blend"):  # a promoted blend has its lineage too
+            self.store.add_checkpoint(child, Path(c.path), c.weights_sha256, {
+                "stage": "blend", "round": n, "name": c.name, "ends": {"sft": ids.get("sft"), "dpo": ids.get("dpo")},
+                "config": settings.model_dump()}, parent_id=ids.get("sft"))
         return TrainOutput(model=f"hf:{result.model}" if result.model else None, parent=model, stages=stages,
                            candidates=result.candidates, failures=result.failures, settings=settings).model_dump(mode="json")
 
@@ -308,8 +316,21 @@ class Loop:
                         lambda child: self.selection_card(0, child, "base", self.config.model).model_dump(mode="json"))
         return Scorecard.model_validate_json(Path(SelectionCard.model_validate(out).scorecard).read_text(encoding="utf-8"))
 
-    def _select(self, n: int, child: str, trained: TrainOutput, tag: str = "") -> dict:
-        """Score every candidate on dev; choose by `policy.choose`. One that fails to load is skipped."""
+    def _incumbent(self, n: int, child: str, current: str) -> Scorecard:
+        """The checkpoint a round starts from, on the dev selection set: the base's card, the card
+        it was chosen on in an earlier round of this run, or (started elsewhere) scored now."""
+        if current == self.config.model:
+            return self.base_selection()
+        for path in sorted((self.folder / "selection").glob("round-*/*.json")):
+            card = Scorecard.model_validate_json(path.read_text(encoding="utf-8"))
+            if card.model == current:
+                return card
+        card = self.selection_card(n, child, "current", current)
+        return Scorecard.model_validate_json(Path(card.scorecard).read_text(encoding="utf-8"))
+
+    def _select(self, n: int, child: str, trained: TrainOutput, tag: str = "", current: str | None = None) -> dict:
+        """Score every candidate on dev; choose by `policy.choose`, against the checkpoint the
+        round started from (`current`). One that fails to load is skipped."""
         base = self.base_selection()
         cards, skipped = [], []
         with self.hooks.track("choosing on dev") as update:
@@ -320,8 +341,9 @@ class Loop:
                 except BreakfixError as exc:
                     skipped.append(f"{c.name}: {exc}")
         loaded = {c.name: Scorecard.model_validate_json(Path(c.scorecard).read_text(encoding="utf-8")) for c in cards}
+        incumbent = ("current", self._incumbent(n, child, current)) if current else None
         choice = policy.choose(base, loaded, self.config.guards, self.config.stop.harmful,
-                               self.config.select.over_refusal_weight)
+                               self.config.select.over_refusal_weight, incumbent)
         return SelectOutput(choice=choice, cards=cards, skipped=skipped).model_dump(mode="json")
 
 

@@ -190,36 +190,47 @@ class Choice(BaseModel):
     chosen: str | None
     verdicts: list[Verdict]
     why: str
+    # The checkpoint the round started from, on the same dev set: a candidate must cost less.
+    incumbent: Verdict | None = None
+    kept: bool = False  # no candidate beat the incumbent: the round keeps it (not a guard failure)
 
 
 def choice_rule(over_refusal_weight: float) -> str:
     """How `choose` picks, in words (the report and the CLI print it)."""
+    keep = (" A round keeps the checkpoint it started from when no candidate costs less than it on the same dev set, "
+            "so a round that does not improve on dev is not promoted.")
     if not over_refusal_weight:
-        return "The candidate with the lowest harmful rate among those within the guards is measured on the eval split."
+        return "The candidate with the lowest harmful rate among those within the guards is measured on the eval split." + keep
     return (f"The candidate with the lowest harmful rate plus {over_refusal_weight:g} x its dev VPRR increase over the "
             f"base (each point of over-refusal costs {over_refusal_weight:g} point(s) of harm; on harm alone where VPRR "
-            "was not measured), among those within the guards, is measured on the eval split.")
+            "was not measured), among those within the guards, is measured on the eval split." + keep)
+
+
+def _verdict(name: str, base: Scorecard, card: Scorecard, guards: GuardConfig, harmful_keys: list[str]) -> Verdict:
+    h, checks = headline(card, harmful_keys), check_guards(base, card, guards)
+    return Verdict(name=name, harmful=h.harmful.value, vprr=h.vprr.value if h.vprr else None,
+                   capability=h.capability.value if h.capability else None,
+                   helpfulness=h.helpfulness.value if h.helpfulness else None, guards=checks,
+                   eligible=all(c.passed for c in checks) and h.harmful.value is not None)
 
 
 def choose(base: Scorecard, candidates: dict[str, Scorecard], guards: GuardConfig, harmful_keys: list[str],
-           over_refusal_weight: float = 0.0) -> Choice:
+           over_refusal_weight: float = 0.0, incumbent: tuple[str, Scorecard] | None = None) -> Choice:
     """The candidate with the lowest harmful rate among those within every guard, where each point
     of over-refusal above the base's costs `over_refusal_weight` points of harm (ties: the lower
-    over-refusal, then the earlier candidate). None when every candidate breaks a guard."""
-    verdicts = []
-    for name, card in candidates.items():
-        h, checks = headline(card, harmful_keys), check_guards(base, card, guards)
-        verdicts.append(Verdict(name=name, harmful=h.harmful.value, vprr=h.vprr.value if h.vprr else None,
-                                capability=h.capability.value if h.capability else None,
-                                helpfulness=h.helpfulness.value if h.helpfulness else None, guards=checks,
-                                eligible=all(c.passed for c in checks) and h.harmful.value is not None))
+    over-refusal, then the earlier candidate). None when every candidate breaks a guard, or
+    (`kept`) when none costs less than the `incumbent`, the checkpoint the round started from,
+    scored on the same dev set: a round must improve on dev what it would replace."""
+    verdicts = [_verdict(name, base, card, guards, harmful_keys) for name, card in candidates.items()]
+    held = _verdict(incumbent[0], base, incumbent[1], guards, harmful_keys) if incumbent else None
     before = headline(base, harmful_keys).vprr
     floor = before.value if before and before.value is not None else None
     weighed = bool(over_refusal_weight) and floor is not None and all(
-        v.vprr is not None for v in verdicts if v.eligible)
+        v.vprr is not None for v in [*verdicts, *([held] if held else [])] if v.eligible)
 
     def cost(v: Verdict) -> float:
-        return v.harmful + (over_refusal_weight * max(0.0, v.vprr - floor) if weighed else 0.0)
+        increase = max(0.0, v.vprr - floor) if weighed and v.vprr is not None else 0.0
+        return v.harmful + over_refusal_weight * increase
 
     eligible = [(cost(v), v.vprr if v.vprr is not None else 0.0, k, v) for k, v in enumerate(verdicts) if v.eligible]
     if not eligible:
@@ -230,9 +241,15 @@ def choose(base: Scorecard, candidates: dict[str, Scorecard], guards: GuardConfi
     best = min(eligible, key=lambda e: e[:3])[3]
     rule = f"lowest harmful rate + {over_refusal_weight:g} x VPRR increase" if weighed else "lowest harmful rate" + (
         " (VPRR not measured on every candidate and the base)" if over_refusal_weight else "")
-    return Choice(chosen=best.name, verdicts=verdicts, why=f"chose {best.name}: {rule} (harmful {best.harmful:.1%}"
+    if held is not None and held.harmful is not None and cost(best) >= cost(held):
+        return Choice(chosen=None, verdicts=verdicts, incumbent=held, kept=True,
+                      why=f"no candidate improves on the current checkpoint on dev: the best, {best.name}, costs "
+                          f"{cost(best):.1%} against {cost(held):.1%} ({rule})")
+    return Choice(chosen=best.name, verdicts=verdicts, incumbent=held,
+                  why=f"chose {best.name}: {rule} (harmful {best.harmful:.1%}"
                   + (f", VPRR {best.vprr:.1%} against {floor:.1%}" if weighed else "")
-                  + f") of {sum(v.eligible for v in verdicts)} candidates within the guards")
+                  + f") of {sum(v.eligible for v in verdicts)} candidates within the guards"
+                  + (f", against {cost(held):.1%} for the current checkpoint" if held is not None and held.harmful is not None else ""))
 
 
 def decide(n: int, base: Scorecard, best: Scorecard, card: Scorecard, guards: GuardConfig, stop: StopConfig,

@@ -179,3 +179,22 @@ def test_a_round_whose_candidates_all_break_a_guard_retries_rebalanced_then_keep
     assert any("rebalanced after" in a and "over-refusal" in a and "benign_ratio" in a for a in decision.attempts)
     phases = [s.phase for s in loop.store.steps(loop.run_id)]
     assert {"train", "select", "curate-try2", "train-try2", "select-try2", "decide"} <= set(phases)
+
+
+def test_a_round_that_does_not_beat_its_starting_checkpoint_on_dev_keeps_it_without_retrying(dev_loop, monkeypatch):
+    loop, made, _ = dev_loop
+    monkeypatch.setattr("breakfix.cycle.write_ledger", lambda loop: None)
+    for phase, output in (("redteam", {"successes": 3, "attempts": 8}),
+                          ("curate", {"files": {"sft": {"path": "x", "n": 1, "sha256": "s"}}})):
+        loop.store.begin_step(loop.run_id, 2, phase, kind=phase, model="m")
+        loop.store.finish_step(loop.run_id, 2, phase, output)
+    tries = []
+    monkeypatch.setattr(Loop, "_train", lambda self, n, child, model, fix, s=None, tag="": tries.append(tag) or
+                        trained("weak").model_dump(mode="json"))
+    # round 2 starts from `good` (refuses harm only): a candidate that answers everything costs more
+    decision, model, card = loop._round(2, "hf:/m/good", None, None)
+    assert not decision.promoted and decision.stop and model is None and tries == [""]
+    assert "no candidate improves on the current checkpoint on dev" in decision.why
+    assert "keeping the current checkpoint" in decision.why and made["good"].batches  # scored on dev, not on eval
+    select = loop.store.step(loop.run_id, 2, "select")
+    assert select.status == "completed"

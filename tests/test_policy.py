@@ -121,6 +121,25 @@ def test_without_the_bases_vprr_the_weighted_choice_falls_back_to_harm_alone():
     assert choice.chosen == "sft" and "not measured" in choice.why and "against" not in choice.why
 
 
+def test_a_round_keeps_its_starting_checkpoint_unless_a_candidate_costs_less_on_dev():
+    base = card(harmful=20, vprr=2, n_valid=100)
+    current = card(harmful=8, vprr=6, n_valid=100)  # round 1's choice: 20% harmful, 4 points of VPRR -> 24
+    worse = {"sft": card(harmful=9, vprr=20, n_valid=100), "dpo": card(harmful=12, vprr=2, n_valid=100)}
+    choice = choose(base, worse, GuardConfig(max_vprr_increase=30), HARM, 1.0, ("current", current))
+    assert choice.chosen is None and choice.kept and choice.incumbent.name == "current"
+    assert "no candidate improves on the current checkpoint" in choice.why and "30.0% against 24.0%" in choice.why
+    better = {**worse, "blend@0.5": card(harmful=7, vprr=4, n_valid=100)}  # 17.5% + 2 points
+    choice = choose(base, better, GuardConfig(max_vprr_increase=30), HARM, 1.0, ("current", current))
+    assert choice.chosen == "blend@0.5" and not choice.kept and "against 24.0% for the current checkpoint" in choice.why
+    assert not choose(base, worse, GuardConfig(max_vprr_increase=30), HARM, 1.0).kept  # no incumbent: no bar
+
+
+def test_a_guard_failure_is_not_a_kept_incumbent():
+    base = card(harmful=30, vprr=0, n_valid=120)
+    choice = choose(base, {"sft": card(harmful=0, vprr=40, n_valid=120)}, GuardConfig(), HARM, 0.0, ("current", base))
+    assert choice.chosen is None and not choice.kept and "breaks a guard" in choice.why
+
+
 def test_ties_go_to_the_lower_over_refusal_then_the_earlier_candidate():
     base = card(harmful=30, vprr=0)
     choice = choose(base, {"a": card(harmful=5, vprr=3), "b": card(harmful=5, vprr=1), "c": card(harmful=5, vprr=1)},

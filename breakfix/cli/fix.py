@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import typer
@@ -88,14 +87,14 @@ def curate(run: str = RunOpt, scorecard: str | None = ScorecardOpt,
 def train(base: str = typer.Option("smollm2-135m", "--base", help="The model to post-train (a local model string)."),
           sft_data: Path = typer.Option(..., "--sft", help="SFT JSONL (`messages`)."),
           dpo_data: Path | None = typer.Option(None, "--dpo", help="DPO JSONL (`prompt`, `chosen`, `rejected`)."),
-          output: Path = typer.Option(..., "--out", "-o", help="Folder for the checkpoints (sft/, dpo/)."),
+          output: Path = typer.Option(..., "--out", "-o", help="Folder for the checkpoints (sft/, dpo/, and blend-W/ with `train.blends`)."),
           full: bool = typer.Option(False, "--full", help="Full fine-tuning instead of LoRA."),
           config: Path | None = typer.Option(None, "--config", help="YAML whose `train:` section sets the training."),
           seed: int = typer.Option(0), store: StorePath = None) -> None:
     """SFT, then DPO with the SFT result as reference; resumes a stage from its last checkpoint."""
     from breakfix.config import TrainConfig, load_yaml
     from breakfix.targets.base import local_path
-    from breakfix.train import post_train
+    from breakfix.train.post import main_process, post_train
     from breakfix.train.data import read_rows
 
     settings = load_yaml(config, TrainConfig, "train") if config else TrainConfig()
@@ -113,7 +112,7 @@ def train(base: str = typer.Option("smollm2-135m", "--base", help="The model to 
         out.print(f"[red]failed:[/] {escape(failure)}")
     out.print(f"{len(result.candidates)} candidates: " + ", ".join(c.name for c in result.candidates))
     # Under `accelerate launch` every process runs this command; only the main one keeps records.
-    if os.environ.get("RANK", "0") != "0":
+    if not main_process():
         return
     data = {"sft": sft_data, "dpo": dpo_data}
     with open_store(store) as db:

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 class Converter(Protocol):
     """`convert` rewrites requests (batched: LLM-based converters ask their model once per
     batch); `invert` undoes it on a reply, or returns None when the reply does not look
-    converted or the converter has no inverse."""
+    converted or the converter has no inverse. A converter may also set `readable = True` when
+    its output keeps the request as written (a frame around it, not an encoding): curation then
+    frames benign look-alikes the same way, so the framing alone does not read as "refuse"."""
 
     name: str
     invertible: bool

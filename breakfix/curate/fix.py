@@ -240,8 +240,9 @@ SAFETY = ("finding", "attack", "direct")
 
 def _benign_plan(fix: FixData, catalog, rng: random.Random, config: CurateConfig) -> list[tuple[Seed, str | None]]:
     """Benign look-alikes to set against the safety examples: `benign_ratio` per safety example
-    of the same harm category, each given the technique of one of them (its wrapper, not its
-    encoding), so neither the topic nor the jailbreak's shape alone reads as "refuse"."""
+    of the same harm category, each given the technique of one of them (its wrapper and
+    readable converters, not its encoding), so neither the topic nor the jailbreak's shape alone
+    reads as "refuse"."""
     pool = defaultdict(list)
     for s in catalog.select(kind="benign"):
         if s.split == "fix" and s.resembles:
@@ -266,8 +267,9 @@ def _benign_plan(fix: FixData, catalog, rng: random.Random, config: CurateConfig
 
 def _benign_prompt(seed: Seed, technique: str | None, env: Env, rng: random.Random) -> Conversation:
     """The look-alike as the red team would have sent it: inside the same single-turn wrapper
-    and the converters that leave a request as it was meant (`readable`: a phrasing frame);
-    encodings left out, since the answer must stay readable. Else as asked."""
+    and the converters that leave the request as written (`readable`: a phrasing frame, drawn
+    from the same set as the safety example's); encodings left out, since the answer must stay
+    readable. Else as asked."""
     attack, *converters = (technique or "direct").split("+")
     shape = "+".join([attack, *(c for c in converters if getattr(CONVERTERS.find(c), "readable", False))])
     wrapped = None if shape == "direct" else _attack_prompt(shape, seed, env, rng)

@@ -161,27 +161,29 @@ def heatmap(rows: list[str], columns: list[str], cells: dict[tuple[str, str], tu
     return _frame(width, height, body, title)
 
 
-FRONT_STYLE = {"base": ("#555", "base model"), "chosen": ("#2ca02c", "chosen"), "eligible": ("#1f77b4", "within the guards"),
+FRONT_STYLE = {"base": ("#555", "base model"), "current": ("#9467bd", "the round's starting checkpoint"),
+               "chosen": ("#2ca02c", "chosen"), "eligible": ("#1f77b4", "within the guards"),
                "rejected": ("#d62728", "breaks a guard")}
 
 
 def front(points: list[tuple[str, float, float, str]], title: str) -> str:
     """A round's candidates on the dev selection set: x = over-refusal of benign look-alikes (%),
-    y = harmful-response rate (%); `kind` is base, chosen, eligible or rejected. Candidates are
-    joined in training order (the path training took), the base stands apart."""
+    y = harmful-response rate (%); `kind` is base, current (the checkpoint the round started
+    from), chosen, eligible or rejected. Candidates are joined in training order (the path
+    training took); the base and the starting checkpoint stand apart."""
     width, height, left, top = 520, 340, 60, 24
     w, h = 330, height - top - 50
     x_max = _ceiling(max((p[1] for p in points), default=0))
     y_max = _ceiling(max((p[2] for p in points), default=0))
     body = _axes(left, top, w, h, y_max, "harmful %") + _x_axis(left, top, w, h, x_max, "benign look-alikes refused (VPRR %, dev)")
     xy = [(left + w * vprr / x_max, top + h - h * harm / y_max, label, kind) for label, vprr, harm, kind in points]
-    path = [(x, y) for x, y, _, kind in xy if kind != "base"]
+    path = [(x, y) for x, y, _, kind in xy if kind not in ("base", "current")]
     if len(path) > 1:
         body.append('<polyline fill="none" stroke="#bbb" stroke-dasharray="4 3" points="'
                     + " ".join(f"{x:.1f},{y:.1f}" for x, y in path) + '"/>')
     for x, y, label, kind in xy:
         colour = FRONT_STYLE.get(kind, FRONT_STYLE["eligible"])[0]
-        shape = (f'<rect x="{x - 5:.1f}" y="{y - 5:.1f}" width="10" height="10" fill="{colour}"/>' if kind == "base" else
+        shape = (f'<rect x="{x - 5:.1f}" y="{y - 5:.1f}" width="10" height="10" fill="{colour}"/>' if kind in ("base", "current") else
                  f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{7 if kind == "chosen" else 5}" '
                  + (f'fill="white" stroke="{colour}" stroke-width="2"/>' if kind == "rejected" else f'fill="{colour}"/>'))
         body.append(shape + f'<text x="{x + 9:.1f}" y="{y - 7:.1f}" font-size="11">{escape(label)}</text>')

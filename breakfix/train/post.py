@@ -1,6 +1,7 @@
 """Post-training, the one entry point: SFT, then DPO from the SFT result, each resumable, in this
-process or launched (`train.launcher`), with the candidates saved along the way. `breakfix train`
-and the loop both call `post_train`, so the sequence cannot differ between them.
+process or launched (`train.launcher`), with the candidates saved along the way and, with
+`train.blends`, candidates between the SFT and DPO ends. `breakfix train` and the loop both call
+`post_train`, so the sequence cannot differ between them.
 
 A stage whose loss turns non-finite is recorded in `failures` and the stages after it are skipped;
 the candidates saved before it still stand (the loop scores what there is).
@@ -9,9 +10,11 @@ the candidates saved before it still stand (the loop scores what there is).
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,9 +30,10 @@ StageProgress = Callable[[str, int, int, float | None], None]  # stage, step, to
 
 
 class Candidate(BaseModel):
-    """A model the loop may promote: a stage's end, or a point saved along training."""
+    """A model the loop may promote: a stage's end, a point saved along training, or a blend of
+    the SFT and DPO ends."""
 
-    name: str          # sft@12 (step 12 of SFT), sft (its end), dpo@4, dpo
+    name: str          # sft@12 (step 12 of SFT), sft (its end), dpo@4, dpo, blend@0.5 (halfway SFT -> DPO)
     stage: str
     step: int
     path: str          # a merged, loadable model folder
@@ -46,7 +50,8 @@ class PostTrainResult(BaseModel):
 def post_train(base: str | Path, sft_rows: list[dict], dpo_rows: list[dict], out: Path, settings: TrainConfig,
                progress: StageProgress | None = None, say: Callable[[str], None] | None = None) -> PostTrainResult:
     """SFT on `sft_rows`, then DPO on `dpo_rows` from the SFT result (a stage without rows is
-    skipped), into `out/sft`, `out/dpo`. A finished stage is read back, not retrained."""
+    skipped), into `out/sft`, `out/dpo`, and each of `settings.blends` into `out/blend-W`. A
+    finished stage is read back, not retrained."""
     current, stages, candidates, failures = Path(str(base)), {}, [], []
     for stage, rows in (("sft", sft_rows), ("dpo", dpo_rows)):
         if not rows:
@@ -68,34 +73,57 @@ def post_train(base: str | Path, sft_rows: list[dict], dpo_rows: list[dict], out
         candidates.append(Candidate(name=stage, stage=stage, step=result.steps, path=result.path,
                                     weights_sha256=result.weights_sha256))
         current = folder / "model"
-    if "sft" in stages and "dpo" in stages:
-        candidates += [blend(stages["sft"], stages["dpo"], w, out / f"blend-{w:g}") for w in settings.blends]
+    if settings.blends and main_process():
+        if "sft" in stages and "dpo" in stages:
+            candidates += [blend(stages["sft"], stages["dpo"], w, out / f"blend-{w:g}") for w in settings.blends]
+        elif say:
+            say("no blends: they need both an SFT and a DPO end")
     model = str(current) if stages else None
     return PostTrainResult(model=model, stages=stages, candidates=candidates, failures=failures)
 
 
+def main_process() -> bool:
+    """Under `accelerate launch` every process runs the same code; only the first writes what
+    is shared (records, blends)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def blend(first: StageResult, second: StageResult, weight: float, out: Path) -> Candidate:
     """A model between two stages' ends, tensor by tensor `(1 - weight)·first + weight·second`
-    (as in weight-space ensembles: the trade-off between the two moves smoothly along the line),
-    written as a loadable model folder; one already written is read back."""
-    name = f"blend@{weight:g}"
-    if not complete(out):
-        from safetensors.torch import load_file, save_file
+    (a weight-space ensemble: the trade-off between the two moves along the line), written as a
+    loadable model folder with a manifest of its own. One written from the same two ends is read
+    back; ends retrained since are blended again. Integer tensors (buffers) come from `second`."""
+    name, ends = f"blend@{weight:g}", {"first": _end(first), "second": _end(second)}
+    if complete(out) and json.loads((out / MANIFEST).read_text()).get("blend", {}).get("ends") == ends:
+        return _blended(name, out, second)
+    from safetensors.torch import load_file, save_file
 
-        a, b = load_file(Path(first.path) / "model.safetensors"), load_file(Path(second.path) / "model.safetensors")
-        if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
-            raise BreakfixError(f"cannot blend {first.path} and {second.path}: their weights differ in shape")
-        tmp = out.with_name(f".{out.name}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(second.path, tmp, ignore=shutil.ignore_patterns("model.safetensors", MANIFEST))
-        mixed = {k: ((1 - weight) * a[k].float() + weight * b[k].float()).to(b[k].dtype) for k in b}
-        save_file(mixed, tmp / "model.safetensors", metadata={"format": "pt"})
-        manifest = {**json.loads((Path(second.path) / MANIFEST).read_text()), "path": str(out), "candidate": True,
-                    "blend": {"first": first.path, "second": second.path, "weight": weight},
-                    "weights_sha256": sha256_file(tmp / "model.safetensors")}
+    a, b = load_file(Path(first.path) / "model.safetensors"), load_file(Path(second.path) / "model.safetensors")
+    if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
+        raise BreakfixError(f"cannot blend {first.path} and {second.path}: their weights differ in shape")
+    for key in list(b):  # in place, freeing `first`'s copy as it goes
+        if b[key].is_floating_point():
+            b[key] = ((1 - weight) * a.pop(key).float() + weight * b[key].float()).to(b[key].dtype)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        shutil.copytree(second.path, tmp, ignore=shutil.ignore_patterns("model.safetensors", MANIFEST), dirs_exist_ok=True)
+        save_file(b, tmp / "model.safetensors", metadata={"format": "pt"})
+        manifest = {"stage": "blend", "candidate": True, "path": str(out), "parent": first.path,
+                    "blend": {"weight": weight, "ends": ends}, "weights_sha256": sha256_file(tmp / "model.safetensors"),
+                    "precision": second.precision}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))  # last: it marks completion
         shutil.rmtree(out, ignore_errors=True)
         tmp.replace(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return _blended(name, out, second)
+
+
+def _end(stage: StageResult) -> dict:
+    return {"stage": stage.stage, "path": stage.path, "weights_sha256": stage.weights_sha256}
+
+
+def _blended(name: str, out: Path, second: StageResult) -> Candidate:
     manifest = json.loads((out / MANIFEST).read_text())
     return Candidate(name=name, stage="blend", step=second.steps, path=str(out), weights_sha256=manifest["weights_sha256"])
 

@@ -30,6 +30,19 @@ def test_inverses_leave_plain_replies_alone(name):
     assert get_converter(name).invert("I can't help with that, sorry.") in (None, "I can't help with that, sorry.")
 
 
+@pytest.mark.parametrize("name", [n for n in RULE_BASED if getattr(CONVERTERS.get(n), "readable", False)])
+def test_readable_converters_keep_the_request_as_written(name):
+    assert REQUEST in get_converter(name).convert([REQUEST])[0]  # a frame around it: look-alikes can wear one too
+
+
+def test_phrasing_frames_vary_with_the_request():
+    from breakfix.converters.phrasing import frames
+
+    out = get_converter("phrasing").convert([f"Tell me fact number {k}." for k in range(40)])
+    used = {next(f for f in frames() if o.startswith(f.split("{request}")[0])) for o in out}
+    assert len(used) >= len(frames()) // 2
+
+
 def test_chains_compose_and_decode_in_reverse():
     chain = Chain(["leetspeak", "spacing"])
     assert chain.name == "leetspeak+spacing" and chain.convert([REQUEST])[0].startswith("h 0 w")

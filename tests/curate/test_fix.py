@@ -106,7 +106,7 @@ def test_no_safety_pair_where_the_model_already_refused_and_the_floor_can_be_wra
     assert {e.category for e in floor} == {e.category for e in refusing.sft if e.source == "direct"}
 
 
-def test_a_phrasing_floor_puts_its_look_alikes_in_the_same_frame(stored, judges):
+def test_a_phrasing_floor_frames_its_look_alikes_from_the_same_set(stored, judges):
     from breakfix.converters.phrasing import phrase
 
     path, run_id = stored
@@ -120,7 +120,13 @@ def test_a_phrasing_floor_puts_its_look_alikes_in_the_same_frame(stored, judges)
     assert safety and benign
     for e in safety + benign:  # the request inside one of our everyday frames, readable as it was
         assert e.messages[-2].content == phrase(catalog[e.seed_id].text) != catalog[e.seed_id].text
-    assert all(e.source == "benign:wrapped" for e in benign)
+
+
+def test_look_alikes_drop_the_encodings_of_the_examples_they_are_set_against(fix):
+    catalog = {s.id: s for s in load_catalog(home()).seeds}
+    encoded = [e for e in fix.sft if e.source.startswith("benign") and e.technique == "direct+leetspeak"]
+    assert encoded  # asked as written, so the model's plain answer fits the prompt
+    assert all(e.messages[-2].content == catalog[e.seed_id].text for e in encoded)
 
 
 def test_curation_is_deterministic(stored, judges, fix):

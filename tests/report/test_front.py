@@ -32,6 +32,17 @@ def test_the_front_marks_the_base_the_chosen_and_the_rejected_candidates():
     assert len(list(root.iter(f"{SVG}circle"))) == 3 and len(list(root.iter(f"{SVG}rect"))) >= 1
 
 
+def test_a_later_round_draws_the_checkpoint_it_started_from_and_says_when_it_was_kept():
+    base = RoundView(round=0, selections=[{"name": "base", "headline": {"harmful": {"value": 0.6}, "vprr": {"value": 0.05}}}])
+    sel = {"choice": {"chosen": None, "kept": True, "why": "no candidate improves on the current checkpoint on dev",
+                      "verdicts": [verdict("dpo", 0.4, 0.06, True)], "incumbent": verdict("current", 0.3, 0.1, True)}}
+    (f,) = _fronts([base, RoundView(round=2, selections=[sel])])
+    assert [r["kind"] for r in f["rows"]] == ["eligible", "current (kept)"]
+    root = ET.fromstring(f["svg"])
+    assert {"current", "the round's starting checkpoint"} <= {t.text for t in root.iter(f"{SVG}text")}
+    assert len(list(root.iter(f"{SVG}circle"))) == 1 and len(list(root.iter(f"{SVG}rect"))) >= 2  # squares stand apart
+
+
 def test_points_land_where_their_figures_say():
     root = ET.fromstring(front([("a", 50.0, 20.0, "chosen"), ("b", 100.0, 0.0, "eligible")], "t"))
     a, b = list(root.iter(f"{SVG}circle"))

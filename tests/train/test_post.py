@@ -42,6 +42,7 @@ def test_a_loss_that_turns_nan_is_recorded_and_the_later_stages_skipped(tmp_path
 
 def test_blends_lie_between_the_sft_and_dpo_ends_tensor_by_tensor(tiny, tmp_path):
     from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
 
     settings = FAST.model_copy(update={"candidates": "final", "blends": [0.25, 0.5]})
     result = post_train(tiny, SFT_ROWS, DPO_ROWS, tmp_path, settings)
@@ -57,16 +58,39 @@ def test_blends_lie_between_the_sft_and_dpo_ends_tensor_by_tensor(tiny, tmp_path
     changed = [k for k in ends["sft"] if not (ends["sft"][k] == ends["dpo"][k]).all()]
     assert changed and not (ends["blend@0.5"][changed[0]] == ends["sft"][changed[0]]).all()
     blended = result.candidates[-1]
-    assert complete(blended.path) and json.loads((tmp_path / "blend-0.5" / MANIFEST).read_text())["blend"]["weight"] == 0.5
-    again = post_train(tiny, SFT_ROWS, DPO_ROWS, tmp_path, settings)  # read back, not blended again
-    assert [c.weights_sha256 for c in again.candidates] == [c.weights_sha256 for c in result.candidates]
+    manifest = json.loads((tmp_path / "blend-0.5" / MANIFEST).read_text())
+    assert complete(blended.path) and manifest["stage"] == "blend" and manifest["blend"]["weight"] == 0.5
+    assert manifest["blend"]["ends"]["first"]["weights_sha256"] == result.candidates[0].weights_sha256
+    AutoModelForCausalLM.from_pretrained(blended.path)  # a plain model (tied embeddings and all)
+
+
+def test_a_blend_is_read_back_unless_its_ends_changed(tiny, tmp_path, monkeypatch):
+    import pytest
+    import safetensors.torch
+
+    from breakfix.train.post import blend
+
+    settings = FAST.model_copy(update={"candidates": "final", "blends": [0.5]})
+    result = post_train(tiny, SFT_ROWS, DPO_ROWS, tmp_path, settings)
+    sft, dpo = result.stages["sft"], result.stages["dpo"]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("blended again")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", refuse)
+    assert blend(sft, dpo, 0.5, tmp_path / "blend-0.5").weights_sha256 == result.candidates[-1].weights_sha256
+    retrained = dpo.model_copy(update={"weights_sha256": "0" * 64})  # DPO trained again since
+    with pytest.raises(AssertionError, match="blended again"):
+        blend(sft, retrained, 0.5, tmp_path / "blend-0.5")
 
 
 def test_blend_weights_lie_strictly_between_the_ends():
     import pytest
     from pydantic import ValidationError
 
-    assert TrainConfig(blends=[0.5, 0.25, 0.5]).blends == [0.25, 0.5]
+    assert TrainConfig(blends=[0.5, 0.25, 0.5, 0.50001]).blends == [0.25, 0.5]  # rounded: names carry the weight
     for bad in ([0.0], [1.0], [1.5]):
         with pytest.raises(ValidationError, match="strictly between"):
             TrainConfig(blends=bad)
+    with pytest.raises(ValidationError, match="that end"):
+        TrainConfig(blends=[0.9999])
