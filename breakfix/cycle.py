@@ -3,7 +3,8 @@ checkpoint, rank what broke, curate fix data, post-train (SFT then DPO, saving c
 the way), choose a candidate on the DEV split's selection set, measure it on the eval split, and
 promote it only when it keeps to the guards; stop early when the targets are met or a round
 brings no significant gain. A round whose candidates all break a guard tries again, rebalanced,
-up to `curate.retries` times, then keeps the previous checkpoint. The rules themselves (guards,
+up to `curate.retries` times, then keeps the previous checkpoint; a round none of whose
+candidates does better on dev than the checkpoint it started from keeps that one and stops. The rules themselves (guards,
 choice, stopping, rebalancing) live in `breakfix.policy`.
 
 Every phase is a step in the store: it runs once, writes its records into a child run named
@@ -135,7 +136,8 @@ class Loop:
 
     def _round(self, n: int, current: str, base: Scorecard, best: Scorecard) -> tuple[Decision, str | None, Scorecard | None]:
         """Red team, curate, then up to 1 + `curate.retries` tries of: train, choose a candidate on
-        dev, measure it on eval, decide. A try whose candidates all break a guard rebalances."""
+        dev, measure it on eval, decide. A try whose candidates all break a guard rebalances; one
+        whose best does no better on dev than the starting checkpoint ends the round, kept."""
         report = self.step(n, "redteam", current, lambda child: self._redteam(n, child, current))
         curation = self.config.curate
         fix = CurateOutput.model_validate(self.step(n, "curate", current,
@@ -161,7 +163,7 @@ class Loop:
             attempts.append(f"try {k + 1}: {chosen.choice.why}" + "".join(f"; failed: {f}" for f in trained.failures))
             if chosen.choice.kept:  # no guard broke: the round did not improve on dev, so rebalancing is no answer
                 decision = Decision(round=n, promoted=False, stop=True, harmful=None, vprr_increase=None, retention=None,
-                                    p_gain=None, why=f"not promoted: {chosen.choice.why}; keeping the current checkpoint")
+                                    p_gain=None, why=f"not promoted: {chosen.choice.why}; keeping the previous checkpoint")
                 break
             if chosen.model is None:
                 broken = sorted({g.name for v in chosen.choice.verdicts for g in v.guards if not g.passed})
@@ -272,6 +274,7 @@ class Loop:
         from breakfix.targets.base import local_path
         from breakfix.train import post_train
         from breakfix.train.data import read_rows
+        from breakfix.train.post import record_blends
 
         fix = CurateOutput.model_validate(fix)
         settings = (settings or self.config.train).model_copy(update={"seed": self.config.seed + n})
@@ -291,10 +294,7 @@ class Loop:
                 "truncated": r.truncated, "precision": r.precision}, parent_id=parent)
             stages[stage] = {"steps": r.steps, "seconds": r.seconds, "sha256": r.weights_sha256, "precision": r.precision,
                              "loss_first": r.losses[0] if r.losses else None, "loss_last": r.losses[-1] if r.losses else None}
-        for c in (c for c in result.candidates if c.stage == "blend"):  # a promoted blend has its lineage too
-            self.store.add_checkpoint(child, Path(c.path), c.weights_sha256, {
-                "stage": "blend", "round": n, "name": c.name, "ends": {"sft": ids.get("sft"), "dpo": ids.get("dpo")},
-                "config": settings.model_dump()}, parent_id=ids.get("sft"))
+        record_blends(self.store, child, result, ids, {"round": n, "config": settings.model_dump()})  # a promoted blend too
         return TrainOutput(model=f"hf:{result.model}" if result.model else None, parent=model, stages=stages,
                            candidates=result.candidates, failures=result.failures, settings=settings).model_dump(mode="json")
 
@@ -317,14 +317,16 @@ class Loop:
         return Scorecard.model_validate_json(Path(SelectionCard.model_validate(out).scorecard).read_text(encoding="utf-8"))
 
     def _incumbent(self, n: int, child: str, current: str) -> Scorecard:
-        """The checkpoint a round starts from, on the dev selection set: the base's card, the card
-        it was chosen on in an earlier round of this run, or (started elsewhere) scored now."""
+        """The checkpoint a round starts from, on the dev selection set: the base's card, or the
+        card it was chosen on in an earlier round of this run (found by the model string the loop
+        tracks, as the select steps stored it); scored now only when that card is missing."""
         if current == self.config.model:
             return self.base_selection()
-        for path in sorted((self.folder / "selection").glob("round-*/*.json")):
-            card = Scorecard.model_validate_json(path.read_text(encoding="utf-8"))
-            if card.model == current:
-                return card
+        for step in self.store.steps(self.run_id):
+            if step.phase.startswith("select") and step.round and step.status == "completed" and step.output:
+                card = next((c for c in SelectOutput.model_validate(step.output).cards if c.model == current), None)
+                if card is not None and Path(card.scorecard).is_file():
+                    return Scorecard.model_validate_json(Path(card.scorecard).read_text(encoding="utf-8"))
         card = self.selection_card(n, child, "current", current)
         return Scorecard.model_validate_json(Path(card.scorecard).read_text(encoding="utf-8"))
 

@@ -54,7 +54,10 @@ def _essentials(phase: str, output: dict[str, Any]) -> dict[str, Any]:
     phase = phase.split("-try")[0]
     if phase == "select" and "choice" in output:
         choice = output["choice"]
+        held = choice.get("incumbent")
         return {"chosen": choice.get("chosen"), "why": choice.get("why"), "skipped": output.get("skipped"),
+                "kept": choice.get("kept", False),
+                "incumbent": {k: held.get(k) for k in ("harmful", "vprr", "capability", "helpfulness")} if held else None,
                 "candidates": [{k: v.get(k) for k in ("name", "harmful", "vprr", "capability", "helpfulness", "eligible")}
                                | {"broken": [g["why"] for g in v.get("guards", []) if not g.get("passed")]}
                                for v in choice.get("verdicts", [])]}

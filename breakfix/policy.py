@@ -197,8 +197,8 @@ class Choice(BaseModel):
 
 def choice_rule(over_refusal_weight: float) -> str:
     """How `choose` picks, in words (the report and the CLI print it)."""
-    keep = (" A round keeps the checkpoint it started from when no candidate costs less than it on the same dev set, "
-            "so a round that does not improve on dev is not promoted.")
+    keep = (" The checkpoint the round started from competes on the same dev set by the same measure: when no "
+            "candidate does strictly better, the round keeps it and the loop stops.")
     if not over_refusal_weight:
         return "The candidate with the lowest harmful rate among those within the guards is measured on the eval split." + keep
     return (f"The candidate with the lowest harmful rate plus {over_refusal_weight:g} x its dev VPRR increase over the "
@@ -241,7 +241,7 @@ def choose(base: Scorecard, candidates: dict[str, Scorecard], guards: GuardConfi
     best = min(eligible, key=lambda e: e[:3])[3]
     rule = f"lowest harmful rate + {over_refusal_weight:g} x VPRR increase" if weighed else "lowest harmful rate" + (
         " (VPRR not measured on every candidate and the base)" if over_refusal_weight else "")
-    if held is not None and held.harmful is not None and cost(best) >= cost(held):
+    if held is not None and held.harmful is not None and cost(best) > cost(held) - 1e-9:  # a tie keeps it
         return Choice(chosen=None, verdicts=verdicts, incumbent=held, kept=True,
                       why=f"no candidate improves on the current checkpoint on dev: the best, {best.name}, costs "
                           f"{cost(best):.1%} against {cost(held):.1%} ({rule})")

@@ -7,7 +7,7 @@ import pytest
 from breakfix.bench.base import Outcome, metric
 from breakfix.bench.scorecard import Scorecard
 from breakfix.config import CycleConfig
-from breakfix.cycle import Loop
+from breakfix.cycle import Loop, SelectOutput
 
 
 def card(run_id, harmful, vprr, capability):
@@ -184,6 +184,10 @@ def test_a_round_whose_candidates_all_break_a_guard_retries_rebalanced_then_keep
 def test_a_round_that_does_not_beat_its_starting_checkpoint_on_dev_keeps_it_without_retrying(dev_loop, monkeypatch):
     loop, made, _ = dev_loop
     monkeypatch.setattr("breakfix.cycle.write_ledger", lambda loop: None)
+    # Round 1 chose `good` (refuses harm only) on dev; its card is what round 2 must beat.
+    child = loop.store.begin_step(loop.run_id, 1, "select", kind="select", model="m").child_run_id
+    loop.store.finish_step(loop.run_id, 1, "select", loop._select(1, child, trained("weak", "good"), "", "hf:/m/base"))
+    scored = made["good"]
     for phase, output in (("redteam", {"successes": 3, "attempts": 8}),
                           ("curate", {"files": {"sft": {"path": "x", "n": 1, "sha256": "s"}}})):
         loop.store.begin_step(loop.run_id, 2, phase, kind=phase, model="m")
@@ -191,10 +195,9 @@ def test_a_round_that_does_not_beat_its_starting_checkpoint_on_dev_keeps_it_with
     tries = []
     monkeypatch.setattr(Loop, "_train", lambda self, n, child, model, fix, s=None, tag="": tries.append(tag) or
                         trained("weak").model_dump(mode="json"))
-    # round 2 starts from `good` (refuses harm only): a candidate that answers everything costs more
-    decision, model, card = loop._round(2, "hf:/m/good", None, None)
+    decision, model, card = loop._round(2, "hf:/m/good", None, None)  # a candidate that answers everything costs more
     assert not decision.promoted and decision.stop and model is None and tries == [""]
     assert "no candidate improves on the current checkpoint on dev" in decision.why
-    assert "keeping the current checkpoint" in decision.why and made["good"].batches  # scored on dev, not on eval
-    select = loop.store.step(loop.run_id, 2, "select")
-    assert select.status == "completed"
+    assert made["good"] is scored  # round 1's card reused: the incumbent is not loaded or scored again
+    choice = SelectOutput.model_validate(loop.store.step(loop.run_id, 2, "select").output).choice
+    assert choice.kept and choice.incumbent.harmful < next(v.harmful for v in choice.verdicts if v.name == "weak")

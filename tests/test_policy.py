@@ -134,6 +134,15 @@ def test_a_round_keeps_its_starting_checkpoint_unless_a_candidate_costs_less_on_
     assert not choose(base, worse, GuardConfig(max_vprr_increase=30), HARM, 1.0).kept  # no incumbent: no bar
 
 
+def test_a_tie_with_the_incumbent_keeps_it_and_without_a_weight_harm_alone_decides():
+    base = card(harmful=20, vprr=2, n_valid=100)
+    current = card(harmful=8, vprr=22, n_valid=100)  # 20% + 20 points = 40%
+    tie = {"dpo": card(harmful=12, vprr=12, n_valid=100)}  # 30% + 10 points = 40%, as floats differ
+    assert choose(base, tie, GuardConfig(max_vprr_increase=30), HARM, 1.0, ("current", current)).kept
+    choice = choose(base, tie, GuardConfig(max_vprr_increase=30), HARM, 0.0, ("current", current))
+    assert choice.kept and "30.0% against 20.0%" in choice.why  # harm alone: 30% does not beat 20%
+
+
 def test_a_guard_failure_is_not_a_kept_incumbent():
     base = card(harmful=30, vprr=0, n_valid=120)
     choice = choose(base, {"sft": card(harmful=0, vprr=40, n_valid=120)}, GuardConfig(), HARM, 0.0, ("current", base))

@@ -94,7 +94,7 @@ def train(base: str = typer.Option("smollm2-135m", "--base", help="The model to 
     """SFT, then DPO with the SFT result as reference; resumes a stage from its last checkpoint."""
     from breakfix.config import TrainConfig, load_yaml
     from breakfix.targets.base import local_path
-    from breakfix.train.post import main_process, post_train
+    from breakfix.train.post import main_process, post_train, record_blends
     from breakfix.train.data import read_rows
 
     settings = load_yaml(config, TrainConfig, "train") if config else TrainConfig()
@@ -118,14 +118,15 @@ def train(base: str = typer.Option("smollm2-135m", "--base", help="The model to 
     with open_store(store) as db:
         run_id = db.create_run("train", model=str(start), config={"sft": str(sft_data), "dpo": str(dpo_data) if dpo_data else None,
                                                                   **settings.model_dump()})
-        parent = None
+        parent, ids = None, {}
         for stage, r in result.stages.items():
-            parent = db.add_checkpoint(run_id, Path(r.path), r.weights_sha256, {
+            parent = ids[stage] = db.add_checkpoint(run_id, Path(r.path), r.weights_sha256, {
                 "stage": stage, "base": r.parent, "data": str(data[stage]),
                 "data_sha256": hashlib.sha256(Path(data[stage]).read_bytes()).hexdigest(), "config": settings.model_dump(),
                 "steps": r.steps, "losses": r.losses, "truncated": r.truncated, "seconds": r.seconds,
                 "train_tokens": r.train_tokens, "precision": r.precision,
                 "candidates": [c.model_dump() for c in r.candidates]}, parent_id=parent)
+        record_blends(db, run_id, result, ids, {"config": settings.model_dump()})
         db.finish_run(run_id)
     if result.model is None:
         raise InputError("no stage finished training: " + "; ".join(result.failures))

@@ -181,11 +181,12 @@ def _fronts(views: list[RoundView]) -> list[dict]:
                 if verdict["vprr"] is not None and verdict["harmful"] is not None:
                     points.append((verdict["name"], 100 * verdict["vprr"], 100 * verdict["harmful"], kind))
                 rows.append({**verdict, "kind": kind, "broken": [g["why"] for g in verdict["guards"] if not g["passed"]]})
-            held = sel["choice"].get("incumbent")
-            if v.round > 1 and held and held["harmful"] is not None:  # round 1 starts from the base, drawn already
-                if held["vprr"] is not None:
+            held, kept = sel["choice"].get("incumbent"), sel["choice"].get("kept", False)
+            if held and held["harmful"] is not None and (v.round > 1 or kept):  # round 1 starts from the base
+                if v.round > 1 and held["vprr"] is not None:
                     points.append(("current", 100 * held["vprr"], 100 * held["harmful"], "current"))
-                rows.append({**held, "kind": "current (kept)" if sel["choice"].get("kept") else "current", "broken": []})
+                name = "base" if v.round == 1 else held["name"]
+                rows.append({**held, "name": name, "kind": f"{name} (kept)" if kept else name, "broken": []})
             title = f"Round {v.round}{f', try {k + 1}' if k else ''}: candidates on the dev selection set"
             out.append({"round": v.round, "try": k + 1, "why": sel["choice"]["why"], "skipped": sel.get("skipped", []),
                         "rows": rows, "svg": svg.front(points, title)})

@@ -14,7 +14,6 @@ import os
 import shlex
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -82,6 +81,16 @@ def post_train(base: str | Path, sft_rows: list[dict], dpo_rows: list[dict], out
     return PostTrainResult(model=model, stages=stages, candidates=candidates, failures=failures)
 
 
+def record_blends(store, run_id: str, result: PostTrainResult, ids: dict[str, str], meta: dict) -> None:
+    """Each blend in the store's model registry, a child of the SFT end, with both ends' ids
+    (the loop and `breakfix train` both record them this way)."""
+    for c in result.candidates:
+        if c.stage == "blend":
+            store.add_checkpoint(run_id, Path(c.path), c.weights_sha256, {
+                "stage": "blend", "name": c.name, "ends": {"sft": ids.get("sft"), "dpo": ids.get("dpo")}, **meta},
+                parent_id=ids.get("sft"))
+
+
 def main_process() -> bool:
     """Under `accelerate launch` every process runs the same code; only the first writes what
     is shared (records, blends)."""
@@ -104,9 +113,10 @@ def blend(first: StageResult, second: StageResult, weight: float, out: Path) -> 
     for key in list(b):  # in place, freeing `first`'s copy as it goes
         if b[key].is_floating_point():
             b[key] = ((1 - weight) * a.pop(key).float() + weight * b[key].float()).to(b[key].dtype)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    tmp = out.with_name(f".{out.name}.tmp")  # one process blends (the main one): a fixed name, cleared first
+    shutil.rmtree(tmp, ignore_errors=True)
     try:
-        shutil.copytree(second.path, tmp, ignore=shutil.ignore_patterns("model.safetensors", MANIFEST), dirs_exist_ok=True)
+        shutil.copytree(second.path, tmp, ignore=shutil.ignore_patterns("model.safetensors", MANIFEST))
         save_file(b, tmp / "model.safetensors", metadata={"format": "pt"})
         manifest = {"stage": "blend", "candidate": True, "path": str(out), "parent": first.path,
                     "blend": {"weight": weight, "ends": ends}, "weights_sha256": sha256_file(tmp / "model.safetensors"),

@@ -39,8 +39,10 @@ def test_a_later_round_draws_the_checkpoint_it_started_from_and_says_when_it_was
     (f,) = _fronts([base, RoundView(round=2, selections=[sel])])
     assert [r["kind"] for r in f["rows"]] == ["eligible", "current (kept)"]
     root = ET.fromstring(f["svg"])
-    assert {"current", "the round's starting checkpoint"} <= {t.text for t in root.iter(f"{SVG}text")}
-    assert len(list(root.iter(f"{SVG}circle"))) == 1 and len(list(root.iter(f"{SVG}rect"))) >= 2  # squares stand apart
+    label = next(t for t in root.iter(f"{SVG}text") if t.text == "current")
+    square = [r for r in root.iter(f"{SVG}rect") if abs(float(r.get("x")) + 5 + 9 - float(label.get("x"))) < 0.2]
+    assert len(square) == 1 and square[0].get("fill") == "#9467bd"  # drawn as a square of its own colour
+    assert len(list(root.iter(f"{SVG}circle"))) == 1 and not list(root.iter(f"{SVG}polyline"))  # not on the path
 
 
 def test_points_land_where_their_figures_say():
