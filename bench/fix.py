@@ -10,7 +10,7 @@ model's answers are generated once and reused across settings. Prints per settin
 DR-1 on dev (direct + jailbreak + multi-turn), VPRR on dev look-alikes, helpfulness, capability.
 
     .venv/bin/python bench/fix.py [--ratios 0.5,1,2] [--per-category N] [--ablate] [--lr 5e-4,5e-4] [--every N]
-                                [--blends 0.25,0.5,0.75] [--recipe recipes/quick.yaml]
+                                [--blends 0.25,0.5,0.75] [--scales 0.35,0.5] [--recipe recipes/quick.yaml]
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--every", type=int, help="also a candidate every N training steps (default: the recipe's)")
     parser.add_argument("--lr", help="SFT,DPO learning rates, e.g. 5e-4,5e-4 (default: the recipe's)")
     parser.add_argument("--blends", help="also SFT-DPO blends at these weights, e.g. 0.25,0.5,0.75 (default: the recipe's)")
+    parser.add_argument("--scales", help="also the update scaled from the start, e.g. 0.35,0.5 (default: the recipe's)")
     parser.add_argument("--recipe", default="recipes/quick.yaml")
     args = parser.parse_args()
 
@@ -86,11 +87,13 @@ def main() -> None:
     train = recipe.train.model_copy(update={"sft_epochs": args.sft_epochs or recipe.train.sft_epochs})
     if args.every:
         train = train.model_copy(update={"candidates": args.every})
-    if args.blends:
-        try:
-            train = TrainConfig.model_validate({**train.model_dump(), "blends": [float(w) for w in args.blends.split(",")]})
-        except ValueError as exc:  # pydantic's ValidationError is one
-            parser.error(f"--blends: {exc}")
+    for option in ("blends", "scales"):
+        if getattr(args, option):
+            try:
+                weights = [float(w) for w in getattr(args, option).split(",")]
+                train = TrainConfig.model_validate({**train.model_dump(), option: weights})
+            except ValueError as exc:  # pydantic's ValidationError is one
+                parser.error(f"--{option}: {exc}")
     if args.lr:
         sft_lr, dpo_lr = (float(x) for x in args.lr.split(","))
         train = train.model_copy(update={"sft_learning_rate": sft_lr, "dpo_learning_rate": dpo_lr})

@@ -190,17 +190,21 @@ class TrainConfig(_Strict):
     blends: list[float] = Field(
         default_factory=list, description="Also candidates between the SFT and DPO ends: weight w is (1 - w)·SFT + w·DPO, "
         "weight by weight (a trade-off point no single checkpoint has; no training, a few seconds each).")
+    scales: list[float] = Field(
+        default_factory=list, description="Also candidates that take only part of the round's update: weight s is "
+        "(1 - s)·start + s·(last stage's end), weight by weight (WiSE-FT-style; a dial from the model the round started "
+        "from to the trained one, no training, a few seconds each). Needs the start as one model.safetensors.")
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="bf16 autocast on CPUs whose bf16 matmul measured fast (auto), or as given.")
     padding_free: bool = Field(True, description="SFT batches laid end to end without pad tokens (TRL's padding-free "
                                "collator); False pads every row to the batch's longest.")
     seed: int = 0
 
-    @field_validator("blends")
+    @field_validator("blends", "scales")
     @classmethod
     def _between(cls, blends: list[float]) -> list[float]:
         if any(not 0 < w < 1 for w in blends):
-            raise ValueError("each blend weight lies strictly between 0 (the SFT end) and 1 (the DPO end)")
+            raise ValueError("each weight lies strictly between 0 (the first end) and 1 (the second)")
         rounded = sorted({round(w, 3) for w in blends})  # names and folders carry the weight
         if any(not 0 < w < 1 for w in rounded):
             raise ValueError("blend weights closer than 0.001 to an end are that end")

@@ -72,22 +72,19 @@ def post_train(base: str | Path, sft_rows: list[dict], dpo_rows: list[dict], out
         candidates.append(Candidate(name=stage, stage=stage, step=result.steps, path=result.path,
                                     weights_sha256=result.weights_sha256))
         current = folder / "model"
-    if settings.blends and main_process():
-        if "sft" in stages and "dpo" in stages:
-            candidates += [blend(stages["sft"], stages["dpo"], w, out / f"blend-{w:g}") for w in settings.blends]
-        elif say:
-            say("no blends: they need both an SFT and a DPO end")
+    if (settings.blends or settings.scales) and main_process():
+        candidates += _between(Path(str(base)), stages, out, settings, say)
     model = str(current) if stages else None
     return PostTrainResult(model=model, stages=stages, candidates=candidates, failures=failures)
 
 
 def record_blends(store, run_id: str, result: PostTrainResult, ids: dict[str, str], meta: dict) -> None:
-    """Each blend in the store's model registry, a child of the SFT end, with both ends' ids
-    (the loop and `breakfix train` both record them this way)."""
+    """Each blend and scaled update in the store's model registry, a child of the SFT end, with
+    the stages' ids (the loop and `breakfix train` both record them this way)."""
     for c in result.candidates:
-        if c.stage == "blend":
+        if c.stage in ("blend", "scaled"):
             store.add_checkpoint(run_id, Path(c.path), c.weights_sha256, {
-                "stage": "blend", "name": c.name, "ends": {"sft": ids.get("sft"), "dpo": ids.get("dpo")}, **meta},
+                "stage": c.stage, "name": c.name, "ends": {"sft": ids.get("sft"), "dpo": ids.get("dpo")}, **meta},
                 parent_id=ids.get("sft"))
 
 
@@ -97,14 +94,48 @@ def main_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
-def blend(first: StageResult, second: StageResult, weight: float, out: Path) -> Candidate:
-    """A model between two stages' ends, tensor by tensor `(1 - weight)·first + weight·second`
+class End(BaseModel):
+    """One end of a line in weight space: the model a training started from, or a stage's end."""
+
+    stage: str
+    path: str
+    weights_sha256: str
+    steps: int = 0
+    precision: str = "fp32"
+
+
+def _between(start: Path, stages: dict[str, StageResult], out: Path, settings: TrainConfig, say) -> list[Candidate]:
+    """`blends` on the line from the SFT end to the DPO end; `scales` on the line from the start
+    to the last stage's end (only part of the round's update, as in WiSE-FT)."""
+    found = []
+    if settings.blends:
+        if "sft" in stages and "dpo" in stages:
+            sft, dpo = (End(**stages[k].model_dump(include=set(End.model_fields))) for k in ("sft", "dpo"))
+            found += [blend(sft, dpo, w, out / f"blend-{w:g}", "blend") for w in settings.blends]
+        elif say:
+            say("no blends: they need both an SFT and a DPO end")
+    if settings.scales and stages:
+        last = list(stages.values())[-1]
+        weights = start / "model.safetensors"
+        if weights.is_file():
+            origin = End(stage="start", path=str(start), weights_sha256=sha256_file(weights))
+            found += [blend(origin, End(**last.model_dump(include=set(End.model_fields))), w, out / f"scaled-{w:g}", "scaled")
+                      for w in settings.scales]
+        elif say:
+            say(f"no scaled updates: {start} has no single model.safetensors to interpolate from")
+    return found
+
+
+def blend(first: End, second: End, weight: float, out: Path, kind: str = "blend") -> Candidate:
+    """A model on the line between two ends, tensor by tensor `(1 - weight)·first + weight·second`
     (a weight-space ensemble: the trade-off between the two moves along the line), written as a
-    loadable model folder with a manifest of its own. One written from the same two ends is read
-    back; ends retrained since are blended again. Integer tensors (buffers) come from `second`."""
-    name, ends = f"blend@{weight:g}", {"first": _end(first), "second": _end(second)}
+    loadable model folder with a manifest of its own. `kind` names it: `blend@w` between the SFT
+    and DPO ends, `scaled@w` from the start towards the end of training. One written from the
+    same two ends is read back; ends retrained since are blended again. Integer tensors
+    (buffers) come from `second`."""
+    name, ends = f"{kind}@{weight:g}", {"first": _end(first), "second": _end(second)}
     if complete(out) and json.loads((out / MANIFEST).read_text()).get("blend", {}).get("ends") == ends:
-        return _blended(name, out, second)
+        return _blended(name, kind, out, second)
     from safetensors.torch import load_file, save_file
 
     a, b = load_file(Path(first.path) / "model.safetensors"), load_file(Path(second.path) / "model.safetensors")
@@ -118,7 +149,7 @@ def blend(first: StageResult, second: StageResult, weight: float, out: Path) -> 
     try:
         shutil.copytree(second.path, tmp, ignore=shutil.ignore_patterns("model.safetensors", MANIFEST))
         save_file(b, tmp / "model.safetensors", metadata={"format": "pt"})
-        manifest = {"stage": "blend", "candidate": True, "path": str(out), "parent": first.path,
+        manifest = {"stage": kind, "candidate": True, "path": str(out), "parent": first.path,
                     "blend": {"weight": weight, "ends": ends}, "weights_sha256": sha256_file(tmp / "model.safetensors"),
                     "precision": second.precision}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))  # last: it marks completion
@@ -126,16 +157,16 @@ def blend(first: StageResult, second: StageResult, weight: float, out: Path) -> 
         tmp.replace(out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return _blended(name, out, second)
+    return _blended(name, kind, out, second)
 
 
-def _end(stage: StageResult) -> dict:
-    return {"stage": stage.stage, "path": stage.path, "weights_sha256": stage.weights_sha256}
+def _end(end: End) -> dict:
+    return {"stage": end.stage, "path": end.path, "weights_sha256": end.weights_sha256}
 
 
-def _blended(name: str, out: Path, second: StageResult) -> Candidate:
+def _blended(name: str, kind: str, out: Path, second: End) -> Candidate:
     manifest = json.loads((out / MANIFEST).read_text())
-    return Candidate(name=name, stage="blend", step=second.steps, path=str(out), weights_sha256=manifest["weights_sha256"])
+    return Candidate(name=name, stage=kind, step=second.steps, path=str(out), weights_sha256=manifest["weights_sha256"])
 
 
 def _stage(stage: str, base: Path, rows: list[dict], folder: Path, settings: TrainConfig, progress) -> StageResult:

@@ -64,6 +64,19 @@ def test_blends_lie_between_the_sft_and_dpo_ends_tensor_by_tensor(tiny, tmp_path
     AutoModelForCausalLM.from_pretrained(blended.path)  # a plain model (tied embeddings and all)
 
 
+def test_scaled_updates_lie_between_the_start_and_the_end_of_training(tiny, tmp_path):
+    from safetensors.torch import load_file
+
+    settings = FAST.model_copy(update={"candidates": "final", "scales": [0.5]})
+    result = post_train(tiny, SFT_ROWS, DPO_ROWS, tmp_path, settings)
+    assert [c.name for c in result.candidates] == ["sft", "dpo", "scaled@0.5"]
+    start, end = load_file(f"{tiny}/model.safetensors"), load_file(f"{result.candidates[1].path}/model.safetensors")
+    half = load_file(f"{result.candidates[2].path}/model.safetensors")
+    assert all((half[k].float() - (start[k].float() + end[k].float()) / 2).abs().max() < 1e-6 for k in half)
+    manifest = json.loads((tmp_path / "scaled-0.5" / MANIFEST).read_text())
+    assert manifest["stage"] == "scaled" and manifest["blend"]["ends"]["first"]["stage"] == "start"
+
+
 def test_a_blend_is_read_back_unless_its_ends_changed(tiny, tmp_path, monkeypatch):
     import pytest
     import safetensors.torch
