@@ -161,13 +161,18 @@ def test_the_loop_chooses_the_candidate_that_refuses_harm_but_not_look_alikes_on
     assert loop.store.step(loop.run_id, 0, "select").status == "completed"  # the base, scored once
 
 
+def _red_teamed_and_curated(loop, n):
+    """Round n's red team and curation as finished steps, so `_round` goes straight to training."""
+    for phase, output in (("redteam", {"successes": 3, "attempts": 8}),
+                          ("curate", {"files": {"sft": {"path": "x", "n": 1, "sha256": "s"}}})):
+        loop.store.begin_step(loop.run_id, n, phase, kind=phase, model="m")
+        loop.store.finish_step(loop.run_id, n, phase, output)
+
+
 def test_a_round_whose_candidates_all_break_a_guard_retries_rebalanced_then_keeps_the_previous_checkpoint(dev_loop, monkeypatch):
     loop, made, _ = dev_loop
     monkeypatch.setattr("breakfix.cycle.write_ledger", lambda loop: None)
-    for phase, output in (("redteam", {"successes": 3, "attempts": 8}),
-                          ("curate", {"files": {"sft": {"path": "x", "n": 1, "sha256": "s"}}})):
-        loop.store.begin_step(loop.run_id, 1, phase, kind=phase, model="m")
-        loop.store.finish_step(loop.run_id, 1, phase, output)
+    _red_teamed_and_curated(loop, 1)
     settings = []
     monkeypatch.setattr(Loop, "_train", lambda self, n, child, model, fix, s=None, tag="": settings.append(s) or
                         trained("over").model_dump(mode="json"))
@@ -188,10 +193,7 @@ def test_a_round_that_does_not_beat_its_starting_checkpoint_on_dev_keeps_it_with
     child = loop.store.begin_step(loop.run_id, 1, "select", kind="select", model="m").child_run_id
     loop.store.finish_step(loop.run_id, 1, "select", loop._select(1, child, trained("weak", "good"), "", "hf:/m/base"))
     scored = made["good"]
-    for phase, output in (("redteam", {"successes": 3, "attempts": 8}),
-                          ("curate", {"files": {"sft": {"path": "x", "n": 1, "sha256": "s"}}})):
-        loop.store.begin_step(loop.run_id, 2, phase, kind=phase, model="m")
-        loop.store.finish_step(loop.run_id, 2, phase, output)
+    _red_teamed_and_curated(loop, 2)
     tries = []
     monkeypatch.setattr(Loop, "_train", lambda self, n, child, model, fix, s=None, tag="": tries.append(tag) or
                         trained("weak").model_dump(mode="json"))
