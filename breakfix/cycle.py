@@ -316,12 +316,12 @@ class Loop:
                         lambda child: self.selection_card(0, child, "base", self.config.model).model_dump(mode="json"))
         return Scorecard.model_validate_json(Path(SelectionCard.model_validate(out).scorecard).read_text(encoding="utf-8"))
 
-    def _incumbent(self, n: int, child: str, current: str) -> Scorecard:
+    def _incumbent(self, n: int, child: str, current: str, base: Scorecard) -> Scorecard:
         """The checkpoint a round starts from, on the dev selection set: the base's card, or the
         card it was chosen on in an earlier round of this run (found by the model string the loop
         tracks, as the select steps stored it); scored now only when that card is missing."""
         if current == self.config.model:
-            return self.base_selection()
+            return base
         for step in self.store.steps(self.run_id):
             if step.phase.startswith("select") and step.round and step.status == "completed" and step.output:
                 card = next((c for c in SelectOutput.model_validate(step.output).cards if c.model == current), None)
@@ -343,7 +343,7 @@ class Loop:
                 except BreakfixError as exc:
                     skipped.append(f"{c.name}: {exc}")
         loaded = {c.name: Scorecard.model_validate_json(Path(c.scorecard).read_text(encoding="utf-8")) for c in cards}
-        incumbent = ("current", self._incumbent(n, child, current)) if current else None
+        incumbent = ("current", self._incumbent(n, child, current, base)) if current else None
         choice = policy.choose(base, loaded, self.config.guards, self.config.stop.harmful,
                                self.config.select.over_refusal_weight, incumbent)
         return SelectOutput(choice=choice, cards=cards, skipped=skipped).model_dump(mode="json")

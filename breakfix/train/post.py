@@ -103,6 +103,14 @@ class End(BaseModel):
     steps: int = 0
     precision: str = "fp32"
 
+    def identity(self) -> dict:
+        """What the blend's manifest records of this end: a retrained end has another hash."""
+        return self.model_dump(include={"stage", "path", "weights_sha256"})
+
+    @classmethod
+    def of(cls, stage: StageResult) -> End:
+        return cls(**stage.model_dump(include=set(cls.model_fields)))
+
 
 def _between(start: Path, stages: dict[str, StageResult], out: Path, settings: TrainConfig, say) -> list[Candidate]:
     """`blends` on the line from the SFT end to the DPO end; `scales` on the line from the start
@@ -110,17 +118,18 @@ def _between(start: Path, stages: dict[str, StageResult], out: Path, settings: T
     found = []
     if settings.blends:
         if "sft" in stages and "dpo" in stages:
-            sft, dpo = (End(**stages[k].model_dump(include=set(End.model_fields))) for k in ("sft", "dpo"))
-            found += [blend(sft, dpo, w, out / f"blend-{w:g}", "blend") for w in settings.blends]
+            found += [blend(End.of(stages["sft"]), End.of(stages["dpo"]), w, out / f"blend-{w:g}", "blend")
+                      for w in settings.blends]
         elif say:
             say("no blends: they need both an SFT and a DPO end")
     if settings.scales and stages:
-        last = list(stages.values())[-1]
-        weights = start / "model.safetensors"
-        if weights.is_file():
-            origin = End(stage="start", path=str(start), weights_sha256=sha256_file(weights))
-            found += [blend(origin, End(**last.model_dump(include=set(End.model_fields))), w, out / f"scaled-{w:g}", "scaled")
-                      for w in settings.scales]
+        from breakfix.targets.base import recorded_manifest
+
+        last, weights = End.of(list(stages.values())[-1]), start / "model.safetensors"
+        if weights.is_file():  # the hash breakfix recorded beside the start, if it made it, else read now
+            sha = (recorded_manifest(start) or {}).get("weights_sha256") or sha256_file(weights)
+            origin = End(stage="start", path=str(start), weights_sha256=sha)
+            found += [blend(origin, last, w, out / f"scaled-{w:g}", "scaled") for w in settings.scales]
         elif say:
             say(f"no scaled updates: {start} has no single model.safetensors to interpolate from")
     return found
@@ -133,7 +142,7 @@ def blend(first: End, second: End, weight: float, out: Path, kind: str = "blend"
     and DPO ends, `scaled@w` from the start towards the end of training. One written from the
     same two ends is read back; ends retrained since are blended again. Integer tensors
     (buffers) come from `second`."""
-    name, ends = f"{kind}@{weight:g}", {"first": _end(first), "second": _end(second)}
+    name, ends = f"{kind}@{weight:g}", {"first": first.identity(), "second": second.identity()}
     if complete(out) and json.loads((out / MANIFEST).read_text()).get("blend", {}).get("ends") == ends:
         return _blended(name, kind, out, second)
     from safetensors.torch import load_file, save_file
@@ -158,10 +167,6 @@ def blend(first: End, second: End, weight: float, out: Path, kind: str = "blend"
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return _blended(name, kind, out, second)
-
-
-def _end(end: End) -> dict:
-    return {"stage": end.stage, "path": end.path, "weights_sha256": end.weights_sha256}
 
 
 def _blended(name: str, kind: str, out: Path, second: End) -> Candidate:

@@ -81,11 +81,11 @@ def test_a_blend_is_read_back_unless_its_ends_changed(tiny, tmp_path, monkeypatc
     import pytest
     import safetensors.torch
 
-    from breakfix.train.post import blend
+    from breakfix.train.post import End, blend
 
     settings = FAST.model_copy(update={"candidates": "final", "blends": [0.5]})
     result = post_train(tiny, SFT_ROWS, DPO_ROWS, tmp_path, settings)
-    sft, dpo = result.stages["sft"], result.stages["dpo"]
+    sft, dpo = End.of(result.stages["sft"]), End.of(result.stages["dpo"])
 
     def refuse(*args, **kwargs):
         raise AssertionError("blended again")
