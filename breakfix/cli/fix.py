@@ -87,7 +87,7 @@ def curate(run: str = RunOpt, scorecard: str | None = ScorecardOpt,
 def train(base: str = typer.Option("smollm2-135m", "--base", help="The model to post-train (a local model string)."),
           sft_data: Path = typer.Option(..., "--sft", help="SFT JSONL (`messages`)."),
           dpo_data: Path | None = typer.Option(None, "--dpo", help="DPO JSONL (`prompt`, `chosen`, `rejected`)."),
-          output: Path = typer.Option(..., "--out", "-o", help="Folder for the checkpoints (sft/, dpo/, and blend-W/ with `train.blends`)."),
+          output: Path = typer.Option(..., "--out", "-o", help="Folder for the checkpoints (sft/, dpo/; blend-W/ and scaled-S/ with `train.blends`, `train.scales`)."),
           full: bool = typer.Option(False, "--full", help="Full fine-tuning instead of LoRA."),
           config: Path | None = typer.Option(None, "--config", help="YAML whose `train:` section sets the training."),
           seed: int = typer.Option(0), store: StorePath = None) -> None:

@@ -40,20 +40,22 @@ def test_train_records_both_stages_with_their_lineage_and_resumes(tiny, tmp_path
     assert again.exit_code == 0 and "sft: already complete" in again.output and "dpo: already complete" in again.output
 
 
-def test_train_records_blends_as_children_of_both_ends(tiny, tmp_path):
+def test_train_records_blends_and_scaled_updates_as_children_of_both_stages(tiny, tmp_path):
     sft, dpo = write(tmp_path / "sft.jsonl", SFT_ROWS), write(tmp_path / "dpo.jsonl", DPO_ROWS)
     config = settings(tmp_path)
-    config.write_text(config.read_text() + "  blends: [0.5]\n")
+    config.write_text(config.read_text() + "  blends: [0.5]\n  scales: [0.5]\n")
     store, out = tmp_path / "s.db", tmp_path / "ckpt"
     result = runner.invoke(app, ["train", "--base", str(tiny), "--sft", str(sft), "--dpo", str(dpo), "--out", str(out),
                                  "--config", str(config), "--store", str(store)])
     assert result.exit_code == 0, result.output
-    assert "blend@0.5" in result.output
+    assert "blend@0.5" in result.output and "scaled@0.5" in result.output
     with Store(store) as db:
         [run] = db.runs()
-        sft_entry, dpo_entry, blend = db.checkpoints(run.id)
+        sft_entry, dpo_entry, blend, scaled = db.checkpoints(run.id)
     assert blend["meta"]["stage"] == "blend" and blend["path"] == str(out / "blend-0.5")
-    assert blend["parent_id"] == sft_entry["id"] and blend["meta"]["ends"] == {"sft": sft_entry["id"], "dpo": dpo_entry["id"]}
+    assert scaled["meta"]["stage"] == "scaled" and scaled["path"] == str(out / "scaled-0.5")
+    for entry in (blend, scaled):
+        assert entry["parent_id"] == sft_entry["id"] and entry["meta"]["ends"] == {"sft": sft_entry["id"], "dpo": dpo_entry["id"]}
 
 
 def test_without_dpo_pairs_dpo_is_skipped(tiny, tmp_path):
