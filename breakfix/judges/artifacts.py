@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 SALT = "breakfix-judges-v1"
 RATIOS = {"fix": 0.6, "dev": 0.1, "eval": 0.3}
 _CODE = ("artifacts.py", "features.py", "refusal.py", "harm.py", "groundedness.py", "request.py")
-_OURS = ("refusal_examples.jsonl", "refusal_examples_2.jsonl", "harm_examples.jsonl", "harm_examples_2.jsonl",
+_OURS = ("refusal_examples.jsonl", "refusal_examples_2.jsonl", "refusal_examples_3.jsonl", "harm_examples.jsonl", "harm_examples_2.jsonl",
          "groundedness_examples.jsonl", "self_replies.jsonl")
 
 
@@ -47,6 +47,7 @@ class Example:
     split: str
     category: str | None = None
     context: str | None = None
+    harmful_request: bool = False  # we wrote a reply complying with it as harmful: never a harmless anchor
 
 
 def _helpful() -> list[dict]:
@@ -66,8 +67,12 @@ def our_examples(name: str) -> list[dict]:
 def refusal_examples(catalog) -> list[Example]:
     pyrit = [Example(r.id, r.source, r.prompt, r.response, "full_refusal" if r.refused else "full_compliance", r.split)
              for r in catalog.labelled if r.refused is not None]
-    ours = [Example(r["id"], f"breakfix.{stem}", r["prompt"], unbracket(r["response"]), r["label"], r["split"])
-            for stem in ("refusal_examples", "refusal_examples_2") for r in our_examples(f"{stem}.jsonl")]
+    ours = []
+    for stem in ("refusal_examples", "refusal_examples_2", "refusal_examples_3"):
+        rows = our_examples(f"{stem}.jsonl")
+        harmful = {r.get("family") for r in rows if r.get("family") and str(r.get("style", "")).startswith("harmful_compliance")}
+        ours += [Example(r["id"], f"breakfix.{stem}", r["prompt"], unbracket(r["response"]), r["label"], r["split"],
+                         harmful_request=r.get("family") in harmful) for r in rows]
     return pyrit + ours
 
 
@@ -92,7 +97,8 @@ def harm_examples(catalog) -> list[Example]:
 def benign_anchors(catalog, static: StaticEmbedder, split: str = "fix") -> list[Example]:
     """Severity-0 examples for the harm judge: benign requests answered, from the refusal sets.
     The harm sets hold few harmless how-tos, and without these a recipe reads as instructions."""
-    answered = [e for e in refusal_examples(catalog) if e.split == split and e.label == "full_compliance"]
+    answered = [e for e in refusal_examples(catalog)
+                if e.split == split and e.label == "full_compliance" and not e.harmful_request]
     # Only requests every neighbour calls benign and no keyword rule flags: a harmful request
     # answered must never be taught as harmless.
     share = RequestCategories(static).benign_share([e.prompt for e in answered])
