@@ -61,11 +61,14 @@ def main() -> None:
     parser.add_argument("--lr", help="SFT,DPO learning rates, e.g. 5e-4,5e-4 (default: the recipe's)")
     parser.add_argument("--blends", help="also SFT-DPO blends at these weights, e.g. 0.25,0.5,0.75 (default: the recipe's)")
     parser.add_argument("--scales", help="also the update scaled from the start, e.g. 0.35,0.5 (default: the recipe's)")
+    parser.add_argument("--probes", help="also with on-policy DPO pairs from this many probes per safety example, "
+                        "e.g. 0,1 (default: the recipe's probe_ratio)")
     parser.add_argument("--recipe", default="recipes/quick.yaml")
     args = parser.parse_args()
 
     from breakfix.config import CycleConfig, TrainConfig, load_yaml
     from breakfix.curate.fix import _contrast, _instructions
+    from breakfix.curate.on_policy import refreshed
     from breakfix.data import load_catalog
     from breakfix.judges.joint import load_judges
     from breakfix.paths import home
@@ -73,6 +76,7 @@ def main() -> None:
     from breakfix.targets import load_target
     from breakfix.targets.base import local_path
     from breakfix.train import post_train
+    from breakfix.types import GenerationConfig
 
     recipe = load_yaml(Path(args.recipe), CycleConfig)
     root, catalog = home(), load_catalog(home())
@@ -81,9 +85,10 @@ def main() -> None:
     print(f"base {recipe.model}: scoring on the dev selection set", flush=True)
     rows = [("base", 0, 0, 0.0, score(base.target, judges, catalog, recipe.select, recipe.seed, "bench-fix"))]
     core = safety(catalog, recipe.curate, args.per_category or recipe.curate.floor, random.Random(recipe.seed))
-    settings = [(float(r), True) for r in args.ratios.split(",")]
+    probing = [float(p) for p in args.probes.split(",")] if args.probes else [recipe.curate.probe_ratio]
+    settings = [(float(r), True, p) for r in args.ratios.split(",") for p in probing]
     if args.ablate:
-        settings.append((settings[-1][0], False))
+        settings.append((settings[-1][0], False, settings[-1][2]))
     train = recipe.train.model_copy(update={"sft_epochs": args.sft_epochs or recipe.train.sft_epochs})
     if args.every:
         train = train.model_copy(update={"candidates": args.every})
@@ -98,17 +103,24 @@ def main() -> None:
         sft_lr, dpo_lr = (float(x) for x in args.lr.split(","))
         train = train.model_copy(update={"sft_learning_rate": sft_lr, "dpo_learning_rate": dpo_lr})
     retention = recipe.curate.retention_ratio if args.retention is None else args.retention
-    for ratio, contrastive in settings:
-        name = f"benign {ratio:g}:1" + ("" if contrastive else ", no contrastive DPO")
+    for ratio, contrastive, probes in settings:
+        name = f"benign {ratio:g}:1" + ("" if contrastive else ", no contrastive DPO") + (f", probes {probes:g}" if probes else "")
         fix = core.model_copy(deep=True)
-        config = recipe.curate.model_copy(update={"benign_ratio": ratio, "contrastive_dpo": contrastive})
+        config = recipe.curate.model_copy(update={"benign_ratio": ratio, "contrastive_dpo": contrastive, "probe_ratio": probes})
         rng = random.Random(recipe.seed)
         _contrast(fix, catalog, base, judges, rng, config, _instructions(fix, catalog, rng, round(retention * len(core.sft))))
-        print(f"{name}: {len(fix.sft)} SFT, {len(fix.dpo)} DPO; training", flush=True)
+        print(f"{name}: {len(fix.sft)} SFT, {len(fix.dpo)} DPO, {len(fix.probes)} probes; training", flush=True)
         with tempfile.TemporaryDirectory(prefix="bench-fix-") as folder:
+            def refresh(sft):
+                found = refreshed(Path(sft.path), sft.weights_sha256, lambda path: load_target(f"hf:{path}"), judges,
+                                  fix.probes, GenerationConfig(max_new_tokens=config.max_new_tokens), Path(folder))
+                print(f"  on-policy: {found.counts}", flush=True)
+                return [p.model_dump(mode="json") for p in found.pairs]
+
             started = time.perf_counter()
             result = post_train(local_path(recipe.model), [e.model_dump(mode="json") for e in fix.sft],
-                                [e.model_dump(mode="json") for e in fix.dpo], Path(folder), train)
+                                [e.model_dump(mode="json") for e in fix.dpo], Path(folder), train,
+                                refresh=refresh if fix.probes else None)
             seconds = time.perf_counter() - started
             for stage in result.stages.values():  # a loss that never leaves its start learnt nothing
                 k = max(1, len(stage.losses) // 4)

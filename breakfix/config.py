@@ -143,6 +143,10 @@ class CurateConfig(_Strict):
                                 "may retry with it raised.")
     retries: int = Field(1, ge=0, description="Tries a rejected round gets again (rebalanced) before keeping the "
                          "previous checkpoint.")
+    probe_ratio: float = Field(0.0, ge=0, description="Probes per safety example, benign and harmful alike: fresh "
+                               "requests kept out of SFT that the SFT model answers before DPO; where it refuses a "
+                               "benign one or complies with a harmful one, that reply becomes the rejected side of an "
+                               "on-policy DPO pair (0: none).")
     seed: int = 0
 
     @field_validator("floor_techniques")

@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from breakfix import bench, policy
 from breakfix.bench.scorecard import Scorecard
 from breakfix.config import CurateConfig, CycleConfig, TrainConfig
+from breakfix.curate.fix import Probe
 from breakfix.errors import BreakfixError
 from breakfix.files import atomic_writer, write_jsonl
 from breakfix.policy import Choice, Decision, Headline, gain_p, headline  # noqa: F401  (re-exported for older callers)
@@ -35,6 +36,7 @@ from breakfix.store import Store
 from breakfix.targets.cached import CachedTarget
 from breakfix.targets.launched import LaunchedServer
 from breakfix.train.post import Candidate
+from breakfix.train.trainer import StageResult
 from breakfix.types import GenerationConfig
 
 Update = Callable[[int, int | None, str], None]  # done, total, a short note (loss, ...)
@@ -76,6 +78,7 @@ class TrainOutput(BaseModel):
     candidates: list[Candidate]
     failures: list[str] = []
     settings: TrainConfig
+    on_policy: dict[str, int] = {}      # probes per kind, the SFT model's errors on them, the pairs made
 
 
 class SelectionCard(BaseModel):
@@ -262,7 +265,9 @@ class Loop:
                                     f"attempts, {len(targets)} groups over the threshold").model_dump(mode="json")
         folder = self.folder / f"round-{n}" / ("fix" if settings == self.config.curate else f"fix-{_short(settings)}")
         files = {}
-        for kind, rows in (("sft", fix.sft), ("dpo", fix.dpo)):
+        for kind, rows in (("sft", fix.sft), ("dpo", fix.dpo), ("probes", fix.probes)):
+            if kind == "probes" and not rows:
+                continue
             path = folder / f"{kind}.jsonl"
             write_jsonl(path, [e.model_dump(mode="json") for e in rows])
             files[kind] = FixFile(path=str(path), n=len(rows), sha256=_sha(path))
@@ -280,23 +285,39 @@ class Loop:
         settings = (settings or self.config.train).model_copy(update={"seed": self.config.seed + n})
         self.release()  # free the serving copy (and its GPU) while training
         rows = {kind: read_rows(Path(f.path), kind) if f.n else [] for kind, f in fix.files.items()}
+        folder = self.folder / f"round-{n}{tag}"
+        probes, on_policy = [Probe.model_validate(r) for r in rows.get("probes", [])], {}
+
+        def refresh(sft: StageResult) -> list[dict]:
+            """The SFT model's mistakes on the probes, as DPO pairs (kept under its weights hash)."""
+            from breakfix.curate.on_policy import refreshed
+
+            self.hooks.say(f"the SFT model answers {len(probes)} probes")
+            found = refreshed(Path(sft.path), sft.weights_sha256, lambda path: self.target(f"hf:{path}"), self.judges,
+                              probes, GenerationConfig(max_new_tokens=self.config.curate.max_new_tokens,
+                                                       seed=self.config.seed), folder / "on-policy")
+            self.release()
+            on_policy.update(found.counts, pairs=len(found.pairs))
+            return [p.model_dump(mode="json") for p in found.pairs]
+
         with self.hooks.track("training") as update:
-            result = post_train(local_path(model), rows.get("sft", []), rows.get("dpo", []),
-                                self.folder / f"round-{n}{tag}", settings,
+            result = post_train(local_path(model), rows.get("sft", []), rows.get("dpo", []), folder, settings,
                                 lambda stage, step, total, loss: update(step, total, stage + ("" if loss is None else f" loss {loss:.3f}")),
-                                say=self.hooks.say)
+                                say=self.hooks.say, refresh=refresh if probes else None)
         parent, stages, ids = None, {}, {}
         for stage, r in result.stages.items():
             data = fix.files[stage]
             parent = ids[stage] = self.store.add_checkpoint(child, Path(r.path), r.weights_sha256, {
                 "stage": stage, "round": n, "base": r.parent, "data": data.path, "data_sha256": data.sha256,
+                **({"on_policy": on_policy} if stage == "dpo" and on_policy else {}),
                 "config": settings.model_dump(), "steps": r.steps, "losses": r.losses, "seconds": r.seconds,
                 "truncated": r.truncated, "precision": r.precision}, parent_id=parent)
             stages[stage] = {"steps": r.steps, "seconds": r.seconds, "sha256": r.weights_sha256, "precision": r.precision,
                              "loss_first": r.losses[0] if r.losses else None, "loss_last": r.losses[-1] if r.losses else None}
         record_blends(self.store, child, result, ids, {"round": n, "config": settings.model_dump()})  # a promoted blend too
         return TrainOutput(model=f"hf:{result.model}" if result.model else None, parent=model, stages=stages,
-                           candidates=result.candidates, failures=result.failures, settings=settings).model_dump(mode="json")
+                           candidates=result.candidates, failures=result.failures, settings=settings,
+                           on_policy=on_policy).model_dump(mode="json")
 
     # --- choosing on dev ------------------------------------------------------------------------
 

@@ -44,7 +44,8 @@ def vulns(run: str = RunOpt, scorecard: str | None = ScorecardOpt,
 
 
 def curate(run: str = RunOpt, scorecard: str | None = ScorecardOpt,
-           output: Path = typer.Option(..., "--out", "-o", help="Folder for sft.jsonl, dpo.jsonl and manifest.json."),
+           output: Path = typer.Option(..., "--out", "-o", help="Folder for sft.jsonl, dpo.jsonl, manifest.json and, with "
+                                       "`curate.probe_ratio`, probes.jsonl (for `breakfix train --probes`)."),
            model: str | None = typer.Option(None, "--model", "-m", help="Model answering twins and retention prompts (default: the run's)."),
            config: Path | None = typer.Option(None, "--config", help="YAML whose `curate:` section sets the curation."),
            seed: int = typer.Option(0), store: StorePath = None) -> None:
@@ -70,16 +71,20 @@ def curate(run: str = RunOpt, scorecard: str | None = ScorecardOpt,
         output.mkdir(parents=True, exist_ok=True)
         write_jsonl(output / "sft.jsonl", [e.model_dump(mode="json") for e in fix.sft])
         write_jsonl(output / "dpo.jsonl", [e.model_dump(mode="json") for e in fix.dpo])
+        if fix.probes:
+            write_jsonl(output / "probes.jsonl", [p.model_dump(mode="json") for p in fix.probes])
         manifest = {"run": record.id, "model": target.name, "fingerprint": target.fingerprint, "counts": fix.counts,
                     "notes": fix.notes, "config": settings.model_dump(), "targets": [v.model_dump(mode="json") for v in fix.ranking.targets]}
         (output / "manifest.json").write_text(json.dumps(manifest, indent=1))
         curate_run = db.create_run("curate", model=target.name, config={"redteam_run": record.id, **settings.model_dump()})
-        for kind, rows in (("sft", fix.sft), ("dpo", fix.dpo)):
+        for kind, rows in (("sft", fix.sft), ("dpo", fix.dpo), ("probes", fix.probes)):
             path = output / f"{kind}.jsonl"
+            if not rows and kind == "probes":
+                continue
             db.add_dataset(curate_run, kind, path, hashlib.sha256(path.read_bytes()).hexdigest(), len(rows), fix.counts)
         db.finish_run(curate_run)
     out.print(f"{len(fix.sft)} SFT examples ({', '.join(f'{k} {v}' for k, v in fix.counts.items() if not k.startswith('dpo:'))}), "
-              f"{len(fix.dpo)} DPO pairs, from {len(fix.ranking.targets)} targets -> {output}")
+              f"{len(fix.dpo)} DPO pairs, {len(fix.probes)} probes, from {len(fix.ranking.targets)} targets -> {output}")
     for note in fix.notes:
         out.print(f"[yellow]note:[/] {escape(note)}")
 
@@ -87,6 +92,8 @@ def curate(run: str = RunOpt, scorecard: str | None = ScorecardOpt,
 def train(base: str = typer.Option("smollm2-135m", "--base", help="The model to post-train (a local model string)."),
           sft_data: Path = typer.Option(..., "--sft", help="SFT JSONL (`messages`)."),
           dpo_data: Path | None = typer.Option(None, "--dpo", help="DPO JSONL (`prompt`, `chosen`, `rejected`)."),
+          probes: Path | None = typer.Option(None, "--probes", help="Probes JSONL from `breakfix curate`: the SFT model "
+                                             "answers them before DPO, and its mistakes become more DPO pairs."),
           output: Path = typer.Option(..., "--out", "-o", help="Folder for the checkpoints (sft/, dpo/; blend-W/ and scaled-S/ with `train.blends`, `train.scales`)."),
           full: bool = typer.Option(False, "--full", help="Full fine-tuning instead of LoRA."),
           config: Path | None = typer.Option(None, "--config", help="YAML whose `train:` section sets the training."),
@@ -95,6 +102,7 @@ def train(base: str = typer.Option("smollm2-135m", "--base", help="The model to 
     from breakfix.config import TrainConfig, load_yaml
     from breakfix.targets.base import local_path
     from breakfix.train.post import main_process, post_train, record_blends
+    from breakfix.curate.fix import Probe
     from breakfix.train.data import read_rows
 
     settings = load_yaml(config, TrainConfig, "train") if config else TrainConfig()
@@ -102,9 +110,10 @@ def train(base: str = typer.Option("smollm2-135m", "--base", help="The model to 
     start = local_path(base)
     sft_rows = read_rows(sft_data, "sft")
     dpo_rows = read_rows(dpo_data, "dpo") if dpo_data and dpo_data.stat().st_size else []
+    refresh = _refresh([Probe.model_validate(r) for r in read_rows(probes, "probes")], output) if probes else None
     with _bar() as progress:
         result = post_train(start, sft_rows, dpo_rows, output, settings, progress,
-                            say=lambda text: out.print(f"[yellow]{escape(text)}[/]"))
+                            say=lambda text: out.print(f"[yellow]{escape(text)}[/]"), refresh=refresh)
     for stage, r in result.stages.items():
         out.print(f"{stage}: {r.steps} steps ({r.precision}), loss {r.losses[0]:.3f} -> {r.losses[-1]:.3f}, "
                   f"{r.truncated} prompts cut to fit, {r.seconds:.0f} s -> {r.path}")
@@ -131,6 +140,22 @@ def train(base: str = typer.Option("smollm2-135m", "--base", help="The model to 
     if result.model is None:
         raise InputError("no stage finished training: " + "; ".join(result.failures))
     out.print(f"checkpoint: {result.model} (run {run_id})")
+
+
+def _refresh(probes: list, output: Path):
+    """On-policy pairs for `post_train`: the SFT end answers the probes (kept under `output`)."""
+    from breakfix.attacks import load_judges
+    from breakfix.curate.on_policy import refreshed
+    from breakfix.paths import home
+    from breakfix.types import GenerationConfig
+
+    def refresh(sft) -> list[dict]:
+        found = refreshed(Path(sft.path), sft.weights_sha256, lambda path: load(f"hf:{path}"), load_judges(home()), probes,
+                          GenerationConfig(max_new_tokens=128), output / "on-policy")
+        out.print(f"on-policy: {found.counts}; {len(found.pairs)} more DPO pairs")
+        return [p.model_dump(mode="json") for p in found.pairs]
+
+    return refresh
 
 
 def _bar():

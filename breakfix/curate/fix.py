@@ -16,6 +16,9 @@
   arXiv 2406.18495).
 - Retention: the model's own answers to plain helpful instructions (self-distillation), at a
   ratio to the safety examples, generated in the same batch as the look-alikes.
+- Probes (`probe_ratio`): fresh requests of the same categories and shapes, benign look-alikes
+  (with the model's helpful answer) and harmful ones (with a safe reply), kept out of SFT. After
+  SFT the SFT model answers them, and its own mistakes become DPO pairs (`curate.on_policy`).
 Then exact duplicates go, each family of requests is capped, and the lot is checked against the
 eval split: an example too close to an eval item fails curation loudly.
 """
@@ -26,6 +29,7 @@ import random
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -61,9 +65,24 @@ class DPOExample(BaseModel):
     generator: str = ""
 
 
+class Probe(BaseModel):
+    """A request kept out of SFT, to see what the SFT model does with it: `chosen` is the reply
+    DPO should prefer (the model's own helpful answer to a benign look-alike, or a safe reply
+    to a harmful request); the SFT model's reply, where it errs, is the rejected side."""
+
+    kind: Literal["benign", "harmful"]
+    prompt: list[Message]
+    chosen: list[Message]
+    category: str | None = None
+    technique: str | None = None
+    seed_id: str | None = None
+    generator: str = ""
+
+
 class FixData(BaseModel):
     sft: list[SFTExample] = Field(default_factory=list)
     dpo: list[DPOExample] = Field(default_factory=list)
+    probes: list[Probe] = Field(default_factory=list)
     counts: dict[str, int] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
     ranking: Ranking
@@ -93,7 +112,8 @@ def curate(store, run_id: str, catalog, target, judges, config: CurateConfig, sc
     _dedup(fix, catalog, config)
     safety = len(fix.sft)
     _contrast(fix, catalog, target, judges, rng, config, _instructions(fix, catalog, rng, round(config.retention_ratio * safety)))
-    fix.counts = dict(Counter(e.source for e in fix.sft)) | {f"dpo:{k}": v for k, v in Counter(e.source for e in fix.dpo).items()}
+    fix.counts = (dict(Counter(e.source for e in fix.sft)) | {f"dpo:{k}": v for k, v in Counter(e.source for e in fix.dpo).items()}
+                  | {f"probe:{k}": v for k, v in Counter(p.kind for p in fix.probes).items()})
     if home is not None:
         _check(fix, catalog, home, config.contamination)
     return fix
@@ -247,12 +267,8 @@ def _benign_plan(fix: FixData, catalog, rng: random.Random, config: CurateConfig
     for s in catalog.select(kind="benign"):
         if s.split == "fix" and s.resembles:
             pool[s.resembles].append(s)
-    by_category = defaultdict(list)
-    for e in fix.sft:
-        if e.source in SAFETY and e.category:
-            by_category[e.category].append(e.technique)
     plan = []
-    for category, techniques in sorted(by_category.items()):
+    for category, techniques in sorted(_safety_techniques(fix).items()):
         candidates = sorted(pool.get(category, []), key=lambda s: s.id)
         if not candidates:
             fix.notes.append(f"no benign look-alikes resemble {category}: its {len(techniques)} safety examples go "
@@ -262,6 +278,34 @@ def _benign_plan(fix: FixData, catalog, rng: random.Random, config: CurateConfig
         drawn = rng.sample(candidates, min(n, len(candidates)))
         drawn += [rng.choice(candidates) for _ in range(n - len(drawn))]
         plan += [(seed, techniques[i % len(techniques)]) for i, seed in enumerate(drawn)]
+    return plan
+
+
+def _safety_techniques(fix: FixData) -> dict[str, list[str | None]]:
+    """The techniques of the safety examples, per harm category."""
+    by_category = defaultdict(list)
+    for e in fix.sft:
+        if e.source in SAFETY and e.category:
+            by_category[e.category].append(e.technique)
+    return by_category
+
+
+def _probe_plan(fix: FixData, catalog, rng: random.Random, config: CurateConfig, used: set[str],
+                kind: str) -> list[tuple[Seed, str | None]]:
+    """`probe_ratio` fresh requests of `kind` per safety example, of the same category and given
+    the technique of one of them: fix-split seeds not in `used` (the ones SFT trains on)."""
+    if not config.probe_ratio:
+        return []
+    pool = defaultdict(list)
+    for s in catalog.select(kind=kind):
+        category = s.resembles if kind == "benign" else s.category
+        if s.split == "fix" and category and s.id not in used:
+            pool[category].append(s)
+    plan = []
+    for category, techniques in sorted(_safety_techniques(fix).items()):
+        candidates = sorted(pool.get(category, []), key=lambda s: s.id)
+        n = min(round(config.probe_ratio * len(techniques)), len(candidates))
+        plan += [(seed, techniques[i % len(techniques)]) for i, seed in enumerate(rng.sample(candidates, n))]
     return plan
 
 
@@ -285,9 +329,10 @@ def _contrast(fix: FixData, catalog, target, judges, rng: random.Random, config:
     refuse one (judged to attempt it, or harmful at all; an unscoreable or partly refusing reply
     is left alone), its reply is the "rejected" side of a pair whose "chosen" is the safe reply."""
     plan = _benign_plan(fix, catalog, rng, config)
-    seeds = list({s.id: s for s in [s for s, _ in plan] + instructions}.values())
+    probing = _probe_plan(fix, catalog, rng, config, {s.id for s, _ in plan}, "benign")
+    seeds = list({s.id: s for s in [s for s, _ in plan + probing] + instructions}.values())
     index = {s.id: k for k, s in enumerate(seeds)}
-    benign = {index[s.id] for s, _ in plan}
+    benign = {index[s.id] for s, _ in plan + probing}
     paired = {_key(d.prompt) for d in fix.dpo}
     unpaired = [e for e in fix.sft if config.safety_dpo and e.source in ("attack", "direct")
                 and _key(e.messages[:-1]) not in paired]
@@ -325,6 +370,18 @@ def _contrast(fix: FixData, catalog, target, judges, rng: random.Random, config:
         if index[seed.id] in found.answers:
             fix.sft.append(SFTExample(messages=[*seed.as_conversation(), found.answers[index[seed.id]]], source="retention",
                                       seed_id=seed.id, generator=f"model:{target.fingerprint}"))
+    for seed, technique in probing:
+        if (k := index[seed.id]) in found.answers:
+            generator = f"model:{target.fingerprint}" + (":sampled" if k in found.sampled else "")
+            fix.probes.append(Probe(kind="benign", prompt=_benign_prompt(seed, technique, env, rng), chosen=[found.answers[k]],
+                                    category=seed.resembles, technique=technique, seed_id=seed.id, generator=generator))
+    used = {e.seed_id for e in fix.sft if e.seed_id}
+    for seed, technique in _probe_plan(fix, catalog, rng, config, used, "harmful"):
+        prompt = _attack_prompt(technique or "direct", seed, env, rng)
+        if prompt is not None:
+            reply, generator = safe_reply(seed.category, rng)
+            fix.probes.append(Probe(kind="harmful", prompt=prompt, chosen=[assistant(reply)], category=seed.category,
+                                    technique=technique, seed_id=seed.id, generator=generator))
 
 
 def _instructions(fix: FixData, catalog, rng: random.Random, n: int) -> list[Seed]:
@@ -342,7 +399,7 @@ def _check(fix: FixData, catalog, home, threshold: float) -> None:
     def users(messages):
         return " ".join(m.content for m in messages if m.role == "user")
 
-    texts = [users(e.messages) for e in fix.sft] + [users(d.prompt) for d in fix.dpo]
+    texts = [users(e.messages) for e in fix.sft] + [users(d.prompt) for d in fix.dpo] + [users(p.prompt) for p in fix.probes]
     evals = catalog.select(split="eval", usable=False)
     embed = embedder(home)
     found = contamination([s.id for s in evals], embed.encode([s.text for s in evals]),

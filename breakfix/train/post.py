@@ -47,12 +47,17 @@ class PostTrainResult(BaseModel):
 
 
 def post_train(base: str | Path, sft_rows: list[dict], dpo_rows: list[dict], out: Path, settings: TrainConfig,
-               progress: StageProgress | None = None, say: Callable[[str], None] | None = None) -> PostTrainResult:
+               progress: StageProgress | None = None, say: Callable[[str], None] | None = None,
+               refresh: Callable[[StageResult], list[dict]] | None = None) -> PostTrainResult:
     """SFT on `sft_rows`, then DPO on `dpo_rows` from the SFT result (a stage without rows is
     skipped), into `out/sft`, `out/dpo`, and each of `settings.blends` into `out/blend-W`. A
-    finished stage is read back, not retrained."""
+    finished stage is read back, not retrained. `refresh`, given the SFT end, returns more DPO
+    rows (on-policy pairs: the SFT model's own mistakes); it is asked on every call, also when
+    DPO is already complete, so the caller can cache and report them."""
     current, stages, candidates, failures = Path(str(base)), {}, [], []
     for stage, rows in (("sft", sft_rows), ("dpo", dpo_rows)):
+        if stage == "dpo" and refresh is not None and "sft" in stages:
+            rows = [*rows, *refresh(stages["sft"])]
         if not rows:
             if say:
                 say(f"no {stage} examples: skipping {stage.upper()}")

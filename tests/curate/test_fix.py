@@ -146,3 +146,24 @@ def test_an_example_close_to_an_eval_item_fails_curation(fix):
                                                              Message(role="assistant", content="No.")], source="direct")]})
     with pytest.raises(InputError, match="overlaps the eval split"):
         _check(bad, catalog, home(), 0.8)
+
+
+def test_probes_are_fresh_requests_of_the_fixed_categories_kept_out_of_sft(stored, judges):
+    path, run_id = stored
+    with Store(path) as db:
+        probed = curate(db, run_id, load_catalog(home()), MockTarget("echo"), judges,
+                        CONFIG.model_copy(update={"probe_ratio": 1.0}), home=home())
+    openers = _texts()["openers"]
+    benign = [p for p in probed.probes if p.kind == "benign"]
+    harmful = [p for p in probed.probes if p.kind == "harmful"]
+    assert benign and harmful and probed.counts["probe:benign"] == len(benign)
+    trained = {e.seed_id for e in probed.sft} | {d.seed_id for d in probed.dpo}
+    assert not trained & {p.seed_id for p in probed.probes}  # none of them trains in SFT or in curation's pairs
+    safety = {e.category for e in probed.sft if e.source in ("finding", "attack", "direct")}
+    assert {p.category for p in probed.probes} <= safety
+    assert all(not any(p.chosen[0].content.startswith(o) for o in openers) for p in benign)  # the model's answer
+    assert all(any(p.chosen[0].content.startswith(o) for o in openers) for p in harmful)  # our safe reply
+    # without probes the rest of the fix data is what it was
+    with Store(path) as db:
+        plain = curate(db, run_id, load_catalog(home()), MockTarget("echo"), judges, CONFIG, home=home())
+    assert not plain.probes and "probe:benign" not in plain.counts

@@ -107,3 +107,19 @@ def test_blend_weights_lie_strictly_between_the_ends():
             TrainConfig(blends=bad)
     with pytest.raises(ValidationError, match="that end"):
         TrainConfig(blends=[0.9999])
+
+
+def test_refresh_adds_pairs_made_from_the_sft_end_before_dpo(tiny, tmp_path):
+    asked = []
+
+    def refresh(sft):
+        asked.append(sft)
+        return DPO_ROWS[:8]  # e.g. the SFT model's own mistakes on the probes
+
+    result = post_train(tiny, SFT_ROWS, DPO_ROWS, tmp_path, FAST, refresh=refresh)
+    assert [s.path for s in asked] == [result.stages["sft"].path]
+    assert result.stages["dpo"].steps == 3  # 24 pairs at batch 8, one epoch: its own 16 and the 8 refreshed
+    post_train(tiny, SFT_ROWS, DPO_ROWS, tmp_path, FAST, refresh=refresh)  # read back: still asked, for the record
+    assert len(asked) == 2
+    post_train(tiny, [], DPO_ROWS, tmp_path / "dpo-only", FAST, refresh=refresh)  # no SFT end: nothing to ask
+    assert len(asked) == 2
