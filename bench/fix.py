@@ -67,8 +67,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from breakfix.config import CycleConfig, TrainConfig, load_yaml
-    from breakfix.curate.fix import _contrast, _instructions
-    from breakfix.curate.on_policy import refreshed
+    from breakfix.curate.fix import _contrast, _instructions, _probes
+    from breakfix.curate.on_policy import refresher
     from breakfix.data import load_catalog
     from breakfix.judges.joint import load_judges
     from breakfix.paths import home
@@ -109,18 +109,16 @@ def main() -> None:
         config = recipe.curate.model_copy(update={"benign_ratio": ratio, "contrastive_dpo": contrastive, "probe_ratio": probes})
         rng = random.Random(recipe.seed)
         _contrast(fix, catalog, base, judges, rng, config, _instructions(fix, catalog, rng, round(retention * len(core.sft))))
+        _probes(fix, catalog, base, judges, config)
         print(f"{name}: {len(fix.sft)} SFT, {len(fix.dpo)} DPO, {len(fix.probes)} probes; training", flush=True)
         with tempfile.TemporaryDirectory(prefix="bench-fix-") as folder:
-            def refresh(sft):
-                found = refreshed(Path(sft.path), sft.weights_sha256, lambda path: load_target(f"hf:{path}"), judges,
-                                  fix.probes, GenerationConfig(max_new_tokens=config.max_new_tokens), Path(folder))
-                print(f"  on-policy: {found.counts}", flush=True)
-                return [p.model_dump(mode="json") for p in found.pairs]
-
+            refresh = refresher(fix.probes, lambda path: load_target(f"hf:{path}"), judges,
+                                GenerationConfig(max_new_tokens=config.max_new_tokens, seed=recipe.seed), Path(folder),
+                                lambda text: print(f"  {text}", flush=True))
             started = time.perf_counter()
             result = post_train(local_path(recipe.model), [e.model_dump(mode="json") for e in fix.sft],
                                 [e.model_dump(mode="json") for e in fix.dpo], Path(folder), train,
-                                refresh=refresh if fix.probes else None)
+                                refresh=refresh)
             seconds = time.perf_counter() - started
             for stage in result.stages.values():  # a loss that never leaves its start learnt nothing
                 k = max(1, len(stage.losses) // 4)

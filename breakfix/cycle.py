@@ -36,7 +36,6 @@ from breakfix.store import Store
 from breakfix.targets.cached import CachedTarget
 from breakfix.targets.launched import LaunchedServer
 from breakfix.train.post import Candidate
-from breakfix.train.trainer import StageResult
 from breakfix.types import GenerationConfig
 
 Update = Callable[[int, int | None, str], None]  # done, total, a short note (loss, ...)
@@ -276,6 +275,7 @@ class Loop:
 
     def _train(self, n: int, child: str, model: str, fix, settings: TrainConfig | None = None, tag: str = "") -> dict:
         """Post-train (the same `post_train` as `breakfix train`), and record each stage's checkpoint."""
+        from breakfix.curate.on_policy import refresher
         from breakfix.targets.base import local_path
         from breakfix.train import post_train
         from breakfix.train.data import read_rows
@@ -286,24 +286,20 @@ class Loop:
         self.release()  # free the serving copy (and its GPU) while training
         rows = {kind: read_rows(Path(f.path), kind) if f.n else [] for kind, f in fix.files.items()}
         folder = self.folder / f"round-{n}{tag}"
-        probes, on_policy = [Probe.model_validate(r) for r in rows.get("probes", [])], {}
+        on_policy: dict = {}
 
-        def refresh(sft: StageResult) -> list[dict]:
-            """The SFT model's mistakes on the probes, as DPO pairs (kept under its weights hash)."""
-            from breakfix.curate.on_policy import refreshed
-
-            self.hooks.say(f"the SFT model answers {len(probes)} probes")
-            found = refreshed(Path(sft.path), sft.weights_sha256, lambda path: self.target(f"hf:{path}"), self.judges,
-                              probes, GenerationConfig(max_new_tokens=self.config.curate.max_new_tokens,
-                                                       seed=self.config.seed), folder / "on-policy")
+        def found(pairs) -> None:  # recorded with the DPO checkpoint; the SFT model let go before DPO trains
             self.release()
-            on_policy.update(found.counts, pairs=len(found.pairs))
-            return [p.model_dump(mode="json") for p in found.pairs]
+            on_policy.update(counts=pairs.counts, path=pairs.path, sha256=_sha(Path(pairs.path)) if pairs.path else None,
+                             n=len(pairs.pairs))
 
+        refresh = refresher([Probe.model_validate(r) for r in rows.get("probes", [])], lambda path: self.target(f"hf:{path}"),
+                            self.judges, GenerationConfig(max_new_tokens=self.config.curate.max_new_tokens, seed=self.config.seed),
+                            folder / "on-policy", self.hooks.say, found)
         with self.hooks.track("training") as update:
             result = post_train(local_path(model), rows.get("sft", []), rows.get("dpo", []), folder, settings,
                                 lambda stage, step, total, loss: update(step, total, stage + ("" if loss is None else f" loss {loss:.3f}")),
-                                say=self.hooks.say, refresh=refresh if probes else None)
+                                say=self.hooks.say, refresh=refresh)
         parent, stages, ids = None, {}, {}
         for stage, r in result.stages.items():
             data = fix.files[stage]
@@ -317,7 +313,7 @@ class Loop:
         record_blends(self.store, child, result, ids, {"round": n, "config": settings.model_dump()})  # a promoted blend too
         return TrainOutput(model=f"hf:{result.model}" if result.model else None, parent=model, stages=stages,
                            candidates=result.candidates, failures=result.failures, settings=settings,
-                           on_policy=on_policy).model_dump(mode="json")
+                           on_policy=on_policy.get("counts", {})).model_dump(mode="json")
 
     # --- choosing on dev ------------------------------------------------------------------------
 

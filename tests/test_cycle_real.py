@@ -114,3 +114,14 @@ def test_the_real_report_redacts_harm_unless_asked_and_renders(whole, tmp_path):
     dom, console = open_in_chromium(folder / "report.html", ARTIFACTS / "report-smoke.png")
     assert console == [] and 'data-rendered="ok"' in dom
     assert "round 1" in dom and "Attack success, round 1 red team" in dom
+
+
+def test_the_smoke_round_trains_dpo_on_the_sft_models_answers_to_its_probes(whole):
+    store, run_id, _ = whole
+    with Store(store) as db:
+        [train] = [s for s in db.steps(run_id) if s.phase == "train"]
+        checkpoints = db.checkpoints(f"{run_id}.r1.train")
+    on_policy = train.output["on_policy"]
+    assert on_policy.get("benign", 0) + on_policy.get("harmful", 0) > 0  # smoke: probe_ratio 0.5
+    dpo = next(c for c in checkpoints if c["meta"]["stage"] == "dpo")
+    assert dpo["meta"]["on_policy"]["counts"] == on_policy and Path(dpo["meta"]["on_policy"]["path"]).is_file()

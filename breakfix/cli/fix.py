@@ -73,6 +73,8 @@ def curate(run: str = RunOpt, scorecard: str | None = ScorecardOpt,
         write_jsonl(output / "dpo.jsonl", [e.model_dump(mode="json") for e in fix.dpo])
         if fix.probes:
             write_jsonl(output / "probes.jsonl", [p.model_dump(mode="json") for p in fix.probes])
+        else:
+            (output / "probes.jsonl").unlink(missing_ok=True)  # not an earlier curation's
         manifest = {"run": record.id, "model": target.name, "fingerprint": target.fingerprint, "counts": fix.counts,
                     "notes": fix.notes, "config": settings.model_dump(), "targets": [v.model_dump(mode="json") for v in fix.ranking.targets]}
         (output / "manifest.json").write_text(json.dumps(manifest, indent=1))
@@ -83,7 +85,7 @@ def curate(run: str = RunOpt, scorecard: str | None = ScorecardOpt,
                 continue
             db.add_dataset(curate_run, kind, path, hashlib.sha256(path.read_bytes()).hexdigest(), len(rows), fix.counts)
         db.finish_run(curate_run)
-    out.print(f"{len(fix.sft)} SFT examples ({', '.join(f'{k} {v}' for k, v in fix.counts.items() if not k.startswith('dpo:'))}), "
+    out.print(f"{len(fix.sft)} SFT examples ({', '.join(f'{k} {v}' for k, v in fix.counts.items() if ':' not in k)}), "
               f"{len(fix.dpo)} DPO pairs, {len(fix.probes)} probes, from {len(fix.ranking.targets)} targets -> {output}")
     for note in fix.notes:
         out.print(f"[yellow]note:[/] {escape(note)}")
@@ -94,23 +96,37 @@ def train(base: str = typer.Option("smollm2-135m", "--base", help="The model to 
           dpo_data: Path | None = typer.Option(None, "--dpo", help="DPO JSONL (`prompt`, `chosen`, `rejected`)."),
           probes: Path | None = typer.Option(None, "--probes", help="Probes JSONL from `breakfix curate`: the SFT model "
                                              "answers them before DPO, and its mistakes become more DPO pairs."),
+          probe_tokens: int = typer.Option(128, "--probe-tokens", min=1, help="Reply length for the probes (the loop "
+                                           "uses `curate.max_new_tokens`)."),
           output: Path = typer.Option(..., "--out", "-o", help="Folder for the checkpoints (sft/, dpo/; blend-W/ and scaled-S/ with `train.blends`, `train.scales`)."),
           full: bool = typer.Option(False, "--full", help="Full fine-tuning instead of LoRA."),
           config: Path | None = typer.Option(None, "--config", help="YAML whose `train:` section sets the training."),
           seed: int = typer.Option(0), store: StorePath = None) -> None:
     """SFT, then DPO with the SFT result as reference; resumes a stage from its last checkpoint."""
     from breakfix.config import TrainConfig, load_yaml
-    from breakfix.targets.base import local_path
-    from breakfix.train.post import main_process, post_train, record_blends
     from breakfix.curate.fix import Probe
+    from breakfix.targets.base import local_path
     from breakfix.train.data import read_rows
+    from breakfix.train.post import main_process, post_train, record_blends
+    from breakfix.types import GenerationConfig
 
     settings = load_yaml(config, TrainConfig, "train") if config else TrainConfig()
     settings = settings.model_copy(update={"lora": not full and settings.lora, "seed": seed})
     start = local_path(base)
     sft_rows = read_rows(sft_data, "sft")
     dpo_rows = read_rows(dpo_data, "dpo") if dpo_data and dpo_data.stat().st_size else []
-    refresh = _refresh([Probe.model_validate(r) for r in read_rows(probes, "probes")], output) if probes else None
+    on_policy = {}
+    if probes:
+        from breakfix.attacks import load_judges
+        from breakfix.curate.on_policy import refresher
+        from breakfix.paths import home
+
+        refresh = refresher([Probe.model_validate(r) for r in read_rows(probes, "probes")], lambda path: load(f"hf:{path}"),
+                            load_judges(home()), GenerationConfig(max_new_tokens=probe_tokens, seed=seed),
+                            output / "on-policy", lambda text: out.print(f"[yellow]{escape(text)}[/]"),
+                            lambda found: on_policy.update(found.model_dump(include={"counts", "path"})))
+    else:
+        refresh = None
     with _bar() as progress:
         result = post_train(start, sft_rows, dpo_rows, output, settings, progress,
                             say=lambda text: out.print(f"[yellow]{escape(text)}[/]"), refresh=refresh)
@@ -125,13 +141,16 @@ def train(base: str = typer.Option("smollm2-135m", "--base", help="The model to 
         return
     data = {"sft": sft_data, "dpo": dpo_data}
     with open_store(store) as db:
-        run_id = db.create_run("train", model=str(start), config={"sft": str(sft_data), "dpo": str(dpo_data) if dpo_data else None,
-                                                                  **settings.model_dump()})
+        run_id = db.create_run("train", model=str(start), config={
+            "sft": str(sft_data), "dpo": str(dpo_data) if dpo_data else None, "probes": str(probes) if probes else None,
+            **settings.model_dump()})
         parent, ids = None, {}
         for stage, r in result.stages.items():
+            given = data[stage]  # DPO may train on on-policy pairs alone (--probes without --dpo)
             parent = ids[stage] = db.add_checkpoint(run_id, Path(r.path), r.weights_sha256, {
-                "stage": stage, "base": r.parent, "data": str(data[stage]),
-                "data_sha256": hashlib.sha256(Path(data[stage]).read_bytes()).hexdigest(), "config": settings.model_dump(),
+                "stage": stage, "base": r.parent, "data": str(given) if given else None,
+                "data_sha256": hashlib.sha256(Path(given).read_bytes()).hexdigest() if given else None,
+                **({"on_policy": on_policy} if stage == "dpo" and on_policy else {}), "config": settings.model_dump(),
                 "steps": r.steps, "losses": r.losses, "truncated": r.truncated, "seconds": r.seconds,
                 "train_tokens": r.train_tokens, "precision": r.precision,
                 "candidates": [c.model_dump() for c in r.candidates]}, parent_id=parent)
@@ -140,22 +159,6 @@ def train(base: str = typer.Option("smollm2-135m", "--base", help="The model to 
     if result.model is None:
         raise InputError("no stage finished training: " + "; ".join(result.failures))
     out.print(f"checkpoint: {result.model} (run {run_id})")
-
-
-def _refresh(probes: list, output: Path):
-    """On-policy pairs for `post_train`: the SFT end answers the probes (kept under `output`)."""
-    from breakfix.attacks import load_judges
-    from breakfix.curate.on_policy import refreshed
-    from breakfix.paths import home
-    from breakfix.types import GenerationConfig
-
-    def refresh(sft) -> list[dict]:
-        found = refreshed(Path(sft.path), sft.weights_sha256, lambda path: load(f"hf:{path}"), load_judges(home()), probes,
-                          GenerationConfig(max_new_tokens=128), output / "on-policy")
-        out.print(f"on-policy: {found.counts}; {len(found.pairs)} more DPO pairs")
-        return [p.model_dump(mode="json") for p in found.pairs]
-
-    return refresh
 
 
 def _bar():

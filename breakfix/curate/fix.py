@@ -112,6 +112,7 @@ def curate(store, run_id: str, catalog, target, judges, config: CurateConfig, sc
     _dedup(fix, catalog, config)
     safety = len(fix.sft)
     _contrast(fix, catalog, target, judges, rng, config, _instructions(fix, catalog, rng, round(config.retention_ratio * safety)))
+    _probes(fix, catalog, target, judges, config)
     fix.counts = (dict(Counter(e.source for e in fix.sft)) | {f"dpo:{k}": v for k, v in Counter(e.source for e in fix.dpo).items()}
                   | {f"probe:{k}": v for k, v in Counter(p.kind for p in fix.probes).items()})
     if home is not None:
@@ -291,15 +292,14 @@ def _safety_techniques(fix: FixData) -> dict[str, list[str | None]]:
 
 
 def _probe_plan(fix: FixData, catalog, rng: random.Random, config: CurateConfig, used: set[str],
-                kind: str) -> list[tuple[Seed, str | None]]:
+                family: dict[str, str], kind: str) -> list[tuple[Seed, str | None]]:
     """`probe_ratio` fresh requests of `kind` per safety example, of the same category and given
-    the technique of one of them: fix-split seeds not in `used` (the ones SFT trains on)."""
-    if not config.probe_ratio:
-        return []
+    the technique of one of them: fix-split seeds of no family in `used` (those the fix data
+    trains on)."""
     pool = defaultdict(list)
     for s in catalog.select(kind=kind):
         category = s.resembles if kind == "benign" else s.category
-        if s.split == "fix" and category and s.id not in used:
+        if s.split == "fix" and category and family.get(s.id, s.id) not in used:
             pool[category].append(s)
     plan = []
     for category, techniques in sorted(_safety_techniques(fix).items()):
@@ -329,10 +329,9 @@ def _contrast(fix: FixData, catalog, target, judges, rng: random.Random, config:
     refuse one (judged to attempt it, or harmful at all; an unscoreable or partly refusing reply
     is left alone), its reply is the "rejected" side of a pair whose "chosen" is the safe reply."""
     plan = _benign_plan(fix, catalog, rng, config)
-    probing = _probe_plan(fix, catalog, rng, config, {s.id for s, _ in plan}, "benign")
-    seeds = list({s.id: s for s in [s for s, _ in plan + probing] + instructions}.values())
+    seeds = list({s.id: s for s in [s for s, _ in plan] + instructions}.values())
     index = {s.id: k for k, s in enumerate(seeds)}
-    benign = {index[s.id] for s, _ in plan + probing}
+    benign = {index[s.id] for s, _ in plan}
     paired = {_key(d.prompt) for d in fix.dpo}
     unpaired = [e for e in fix.sft if config.safety_dpo and e.source in ("attack", "direct")
                 and _key(e.messages[:-1]) not in paired]
@@ -370,18 +369,35 @@ def _contrast(fix: FixData, catalog, target, judges, rng: random.Random, config:
         if index[seed.id] in found.answers:
             fix.sft.append(SFTExample(messages=[*seed.as_conversation(), found.answers[index[seed.id]]], source="retention",
                                       seed_id=seed.id, generator=f"model:{target.fingerprint}"))
-    for seed, technique in probing:
-        if (k := index[seed.id]) in found.answers:
+
+
+def _probes(fix: FixData, catalog, target, judges, config: CurateConfig) -> None:
+    """`probe_ratio` fresh look-alikes (answered helpfully by the model, in a batch of their own)
+    and harmful requests (with a safe reply) per safety example, of no family the fix data
+    trains on, asked as its safety examples were; kept for `curate.on_policy`. Their own random
+    stream and batch: turning probes on leaves the rest of the fix data as it was."""
+    if not config.probe_ratio:
+        return
+    rng = random.Random(f"{config.seed}:probes")
+    family = {s.id: s.family or s.id for s in catalog.seeds}
+    used = {family.get(e.seed_id, e.seed_id) for e in [*fix.sft, *fix.dpo] if e.seed_id}
+    templates = tuple(s for s in catalog.select(kind="template") if s.split == "fix")
+    env = Env(target=None, judges=None, templates=templates)
+    benign = _probe_plan(fix, catalog, rng, config, used, family, "benign")
+    found = self_answers(target, judges, [s.as_conversation() for s, _ in benign], config, resample=set(range(len(benign))))
+    for k, (seed, technique) in enumerate(benign):
+        if k in found.answers:
             generator = f"model:{target.fingerprint}" + (":sampled" if k in found.sampled else "")
             fix.probes.append(Probe(kind="benign", prompt=_benign_prompt(seed, technique, env, rng), chosen=[found.answers[k]],
                                     category=seed.resembles, technique=technique, seed_id=seed.id, generator=generator))
-    used = {e.seed_id for e in fix.sft if e.seed_id}
-    for seed, technique in _probe_plan(fix, catalog, rng, config, used, "harmful"):
-        prompt = _attack_prompt(technique or "direct", seed, env, rng)
-        if prompt is not None:
-            reply, generator = safe_reply(seed.category, rng)
-            fix.probes.append(Probe(kind="harmful", prompt=prompt, chosen=[assistant(reply)], category=seed.category,
-                                    technique=technique, seed_id=seed.id, generator=generator))
+    for seed, technique in _probe_plan(fix, catalog, rng, config, used, family, "harmful"):
+        # asked as its safety example was where that needs no model, else as written
+        prompt = _attack_prompt(technique or "direct", seed, env, rng) or seed.as_conversation()
+        reply, generator = safe_reply(seed.category, rng)
+        fix.probes.append(Probe(kind="harmful", prompt=prompt, chosen=[assistant(reply)], category=seed.category,
+                                technique=technique, seed_id=seed.id, generator=generator))
+    if missing := len(benign) - len(found.answers):
+        fix.notes.append(f"{missing} of {len(benign)} benign probes had no helpful answer judged harmless and were left out")
 
 
 def _instructions(fix: FixData, catalog, rng: random.Random, n: int) -> list[Seed]:

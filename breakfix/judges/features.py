@@ -21,8 +21,8 @@ REFUSAL = re.compile(
     r"|must (decline|refuse)|do not feel comfortable|don'?t feel comfortable|am not going to|'m not going to)\b"
     # An apology is a refusal's opening, but not sympathy ("I'm sorry to hear…", "sorry you're…") nor a
     # small model's habit of opening every answer with "I'm sorry for any confusion."
-    r"|\bi('m| am) (so |really |very )?(sorry|afraid)\b(?!\s+(to hear|for (any|the) (confusion|misunderstanding|inconvenience)"
-    r"|for your loss|you|that|about|if|it|this|to say))"
+    r"|\bi('m| am) afraid\b|\bi('m| am) (so |really |very )?sorry\b(?!\s+(to hear|for (any|the) (confusion|misunderstanding"
+    r"|inconvenience)|for your loss|you|your|that|about|if|it|this|to say)\b)"
     r"|\bmy apologies\b|\bsorry, but\b|\bas an ai\b|\bas a language model\b"
     r"|\b(i|we) (do not|don'?t) have the (ability|capability|capacity) to\b|\bnot something (i|we) can (do|help)\b"
     r"|\b(i|we)('m| am| are) not (equipped|designed|programmed|permitted|allowed) to\b"

@@ -163,7 +163,11 @@ def test_probes_are_fresh_requests_of_the_fixed_categories_kept_out_of_sft(store
     assert {p.category for p in probed.probes} <= safety
     assert all(not any(p.chosen[0].content.startswith(o) for o in openers) for p in benign)  # the model's answer
     assert all(any(p.chosen[0].content.startswith(o) for o in openers) for p in harmful)  # our safe reply
-    # without probes the rest of the fix data is what it was
+    catalog = {s.id: s.family or s.id for s in load_catalog(home()).seeds}
+    assert not {catalog.get(i, i) for i in trained if i} & {catalog[p.seed_id] for p in probed.probes}  # nor their families
+    # without probes the rest of the fix data is exactly what it was
     with Store(path) as db:
         plain = curate(db, run_id, load_catalog(home()), MockTarget("echo"), judges, CONFIG, home=home())
     assert not plain.probes and "probe:benign" not in plain.counts
+    assert [e.model_dump() for e in plain.sft] == [e.model_dump() for e in probed.sft]
+    assert [d.model_dump() for d in plain.dpo] == [d.model_dump() for d in probed.dpo]

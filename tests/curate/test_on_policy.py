@@ -47,18 +47,39 @@ def test_the_sft_models_mistakes_become_pairs_against_its_own_reply(judges):
 def test_a_failed_reply_is_no_evidence(judges):
     target = scripted(Reply(content="", finish_reason="error", error="timeout"), *["Fine." for _ in range(3)])
     found = on_policy_pairs(target, judges, PROBES[:1], GenerationConfig(max_new_tokens=64))
-    assert found.pairs == [] and found.counts == {"benign": 1}
+    assert found.pairs == [] and found.counts == {"benign": 1, "failed": 1}
 
 
-def test_pairs_are_kept_under_the_models_weights_and_read_back(judges, tmp_path):
+def test_pairs_are_kept_under_the_models_weights_and_probes_and_read_back(judges, tmp_path):
     calls = []
 
     def load(path):
         calls.append(path)
         return scripted(REFUSAL, REFUSAL, HARMFUL, REFUSAL)
 
-    first = refreshed(tmp_path / "sft", "ab" * 32, load, judges, PROBES, GenerationConfig(max_new_tokens=64), tmp_path / "kept")
-    again = refreshed(tmp_path / "sft", "ab" * 32, load, judges, PROBES, GenerationConfig(max_new_tokens=64), tmp_path / "kept")
-    assert calls == [tmp_path / "sft"] and again == first and len(first.pairs) == 3
-    other = refreshed(tmp_path / "sft", "cd" * 32, load, judges, PROBES, GenerationConfig(max_new_tokens=64), tmp_path / "kept")
-    assert len(calls) == 2 and other.pairs == first.pairs  # another model's weights: asked again
+    def ask(sha, probes=PROBES, tokens=64):
+        return refreshed(tmp_path / "sft", sha, load, judges, probes, GenerationConfig(max_new_tokens=tokens), tmp_path / "kept")
+
+    first = ask("ab" * 32)
+    again = ask("ab" * 32)
+    assert calls == [tmp_path / "sft"] and again == first and len(first.pairs) == 3 and first.path
+    assert ask("cd" * 32).pairs == first.pairs and len(calls) == 2  # another model's weights: asked again
+    ask("ab" * 32, PROBES[:3])  # other probes
+    ask("ab" * 32, tokens=32)   # other settings
+    assert len(calls) == 4
+
+
+def test_a_refresher_hands_post_train_the_pairs_as_rows_and_reports_them(judges, tmp_path):
+    from breakfix.curate.on_policy import refresher
+    from breakfix.train.trainer import StageResult
+
+    seen, said = [], []
+    refresh = refresher(PROBES, lambda path: scripted(REFUSAL, REFUSAL, HARMFUL, REFUSAL), judges,
+                        GenerationConfig(max_new_tokens=64), tmp_path, said.append, seen.append)
+    sft = StageResult(stage="sft", path=str(tmp_path / "sft"), parent="base", examples=4, truncated=0, steps=1,
+                      seconds=1.0, losses=[1.0], train_tokens=100, weights_sha256="ef" * 32)
+    rows = refresh(sft)
+    assert [r["source"] for r in rows] == ["on_policy:benign", "on_policy:benign", "on_policy:harmful"]
+    assert {"prompt", "chosen", "rejected"} <= rows[0].keys() and seen[0].counts["benign_refused"] == 2
+    assert "3" in said[-1]
+    assert refresher([], lambda path: None, judges, GenerationConfig(), tmp_path) is None

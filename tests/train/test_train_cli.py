@@ -93,3 +93,25 @@ def test_two_cpu_processes_under_accelerate(tiny, tmp_path):
         [entry] = db.checkpoints(run.id)
     manifest = json.loads((tmp_path / "o" / "sft" / "model" / "breakfix-checkpoint.json").read_text())
     assert manifest["steps"] == 1 and entry["sha256"] == manifest["weights_sha256"]  # 16 examples, 8 per process
+
+
+def test_train_with_probes_alone_trains_dpo_on_the_sft_models_own_mistakes(tiny, tmp_path):
+    helpful = {"role": "assistant", "content": "Keep the gate shut and stay within arm's reach of small swimmers."}
+    probes = [{"kind": "benign", "prompt": [{"role": "user", "content": f"How do I keep {n} kids safe at the pool?"}],
+               "chosen": [helpful], "category": "child_safety"} for n in range(2, 10)]
+    sft, probe_file = write(tmp_path / "sft.jsonl", SFT_ROWS), write(tmp_path / "probes.jsonl", probes)
+    store, out = tmp_path / "s.db", tmp_path / "ckpt"
+    args = ["train", "--base", str(tiny), "--sft", str(sft), "--probes", str(probe_file), "--probe-tokens", "12",
+            "--out", str(out), "--config", str(settings(tmp_path)), "--store", str(store)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    with Store(store) as db:
+        [run] = db.runs()
+        sft_entry, dpo_entry = db.checkpoints(run.id)  # a random tiny model answers nothing: every probe is a pair
+    on_policy = dpo_entry["meta"]["on_policy"]
+    assert on_policy["counts"]["benign"] == 8 and on_policy["counts"].get("benign_refused", 0) >= 1
+    assert dpo_entry["meta"]["data"] is None and run.config["probes"] == str(probe_file)
+    rows = json.loads(open(on_policy["path"]).read())["pairs"]
+    assert rows and all(r["chosen"] == [helpful] and r["source"] == "on_policy:benign" for r in rows)
+    again = runner.invoke(app, args)  # read back, not asked again
+    assert again.exit_code == 0 and "dpo: already complete" in again.output
