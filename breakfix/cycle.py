@@ -28,7 +28,6 @@ from pydantic import BaseModel
 from breakfix import bench, policy
 from breakfix.bench.scorecard import Scorecard
 from breakfix.config import CurateConfig, CycleConfig, TrainConfig
-from breakfix.curate.fix import Probe
 from breakfix.errors import BreakfixError
 from breakfix.files import atomic_writer, write_jsonl
 from breakfix.policy import Choice, Decision, Headline, gain_p, headline  # noqa: F401  (re-exported for older callers)
@@ -275,7 +274,7 @@ class Loop:
 
     def _train(self, n: int, child: str, model: str, fix, settings: TrainConfig | None = None, tag: str = "") -> dict:
         """Post-train (the same `post_train` as `breakfix train`), and record each stage's checkpoint."""
-        from breakfix.curate.on_policy import refresher
+        from breakfix.curate.on_policy import read_probes, refresher
         from breakfix.targets.base import local_path
         from breakfix.train import post_train
         from breakfix.train.data import read_rows
@@ -284,7 +283,7 @@ class Loop:
         fix = CurateOutput.model_validate(fix)
         settings = (settings or self.config.train).model_copy(update={"seed": self.config.seed + n})
         self.release()  # free the serving copy (and its GPU) while training
-        rows = {kind: read_rows(Path(f.path), kind) if f.n else [] for kind, f in fix.files.items()}
+        rows = {kind: read_rows(Path(f.path), kind) if f.n else [] for kind, f in fix.files.items() if kind != "probes"}
         folder = self.folder / f"round-{n}{tag}"
         on_policy: dict = {}
 
@@ -293,7 +292,8 @@ class Loop:
             on_policy.update(counts=pairs.counts, path=pairs.path, sha256=_sha(Path(pairs.path)) if pairs.path else None,
                              n=len(pairs.pairs))
 
-        refresh = refresher([Probe.model_validate(r) for r in rows.get("probes", [])], lambda path: self.target(f"hf:{path}"),
+        probes = read_probes(Path(fix.files["probes"].path)) if "probes" in fix.files else []
+        refresh = refresher(probes, lambda path: self.target(f"hf:{path}"),
                             self.judges, GenerationConfig(max_new_tokens=self.config.curate.max_new_tokens, seed=self.config.seed),
                             folder / "on-policy", self.hooks.say, found)
         with self.hooks.track("training") as update:

@@ -104,7 +104,6 @@ def train(base: str = typer.Option("smollm2-135m", "--base", help="The model to 
           seed: int = typer.Option(0), store: StorePath = None) -> None:
     """SFT, then DPO with the SFT result as reference; resumes a stage from its last checkpoint."""
     from breakfix.config import TrainConfig, load_yaml
-    from breakfix.curate.fix import Probe
     from breakfix.targets.base import local_path
     from breakfix.train.data import read_rows
     from breakfix.train.post import main_process, post_train, record_blends
@@ -118,10 +117,10 @@ def train(base: str = typer.Option("smollm2-135m", "--base", help="The model to 
     on_policy = {}
     if probes:
         from breakfix.attacks import load_judges
-        from breakfix.curate.on_policy import refresher
+        from breakfix.curate.on_policy import read_probes, refresher
         from breakfix.paths import home
 
-        refresh = refresher([Probe.model_validate(r) for r in read_rows(probes, "probes")], lambda path: load(f"hf:{path}"),
+        refresh = refresher(read_probes(probes), lambda path: load(f"hf:{path}"),
                             load_judges(home()), GenerationConfig(max_new_tokens=probe_tokens, seed=seed),
                             output / "on-policy", lambda text: out.print(f"[yellow]{escape(text)}[/]"),
                             lambda found: on_policy.update(found.model_dump(include={"counts", "path"})))

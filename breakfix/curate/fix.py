@@ -139,8 +139,7 @@ def _attacked(fix: FixData, ranking: Ranking, catalog, rng: random.Random, confi
     for s in catalog.select(kind="harmful"):
         if s.split == "fix":
             pool[s.category].append(s)
-    templates = tuple(s for s in catalog.select(kind="template") if s.split == "fix")
-    env = Env(target=None, judges=None, templates=templates)
+    env = _offline_env(catalog)
     wanted: list[tuple[str, str, str]] = []  # (category, technique, source)
     for v in ranking.targets:
         for _ in range(config.per_target):
@@ -160,6 +159,11 @@ def _attacked(fix: FixData, ranking: Ranking, catalog, rng: random.Random, confi
                                   technique=technique, seed_id=seed.id, generator=generator))
     for technique, n in skipped.items():
         fix.notes.append(f"{n} extra requests for {technique} skipped: it needs the target's replies (multi-turn) or a model")
+
+
+def _offline_env(catalog) -> Env:
+    """What single-turn techniques need to build a prompt without a model: the fix split's templates."""
+    return Env(target=None, judges=None, templates=tuple(s for s in catalog.select(kind="template") if s.split == "fix"))
 
 
 def _attack_prompt(technique: str, seed: Seed, env: Env, rng: random.Random) -> Conversation | None:
@@ -343,8 +347,7 @@ def _contrast(fix: FixData, catalog, target, judges, rng: random.Random, config:
             fix.dpo.append(DPOExample(prompt=e.messages[:-1], chosen=[e.messages[-1]], rejected=[reply], source=e.source,
                                       category=e.category, technique=e.technique, seed_id=e.seed_id,
                                       generator=e.generator))
-    templates = tuple(s for s in catalog.select(kind="template") if s.split == "fix")
-    env, dropped, seen = Env(target=None, judges=None, templates=templates), set(), set()
+    env, dropped, seen = _offline_env(catalog), set(), set()
     for seed, technique in plan:
         k = index[seed.id]
         if k not in found.answers:
@@ -381,8 +384,7 @@ def _probes(fix: FixData, catalog, target, judges, config: CurateConfig) -> None
     rng = random.Random(f"{config.seed}:probes")
     family = {s.id: s.family or s.id for s in catalog.seeds}
     used = {family.get(e.seed_id, e.seed_id) for e in [*fix.sft, *fix.dpo] if e.seed_id}
-    templates = tuple(s for s in catalog.select(kind="template") if s.split == "fix")
-    env = Env(target=None, judges=None, templates=templates)
+    env = _offline_env(catalog)
     benign = _probe_plan(fix, catalog, rng, config, used, family, "benign")
     found = self_answers(target, judges, [s.as_conversation() for s, _ in benign], config, resample=set(range(len(benign))))
     for k, (seed, technique) in enumerate(benign):

@@ -41,6 +41,24 @@ class OnPolicy(BaseModel):
     path: str | None = None   # where they are kept
 
 
+def read_probes(path: Path) -> list[Probe]:
+    """Probes from a `probes.jsonl` that `breakfix curate` or the loop wrote; a bad row names its line."""
+    from pydantic import ValidationError
+
+    from breakfix.errors import InputError
+    from breakfix.files import read_jsonl
+
+    probes = []
+    for number, row in read_jsonl(path):
+        try:
+            probes.append(Probe.model_validate(row))
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            where = ".".join(str(p) for p in problem["loc"]) or "row"
+            raise InputError(f"{path}:{number}: not a probe ({where}: {problem['msg']})") from None
+    return probes
+
+
 def on_policy_pairs(target, judges, probes: Sequence[Probe], config: GenerationConfig) -> OnPolicy:
     """`target` (the SFT model) answers every probe in one batch; each error is a pair.
     A benign probe errs when refused fully or in part (VPRR counts both); a harmful one when the
@@ -107,9 +125,7 @@ def refresher(probes: Sequence[Probe], load: Callable[[Path], object], judges, c
 
 def _identity(judges) -> list[str]:
     """The judges' names and versions: other judges may call other replies mistakes."""
-    parts = [getattr(judges, "refusal", None), getattr(judges, "harm", None)]
-    return [f"{getattr(j, 'name', type(j).__name__)}@{getattr(j, 'version', '')}" for j in parts if j is not None] or [
-        type(judges).__name__]
+    return [f"{j.name}@{getattr(j, 'version', '')}" for j in (judges.refusal, judges.harm)]
 
 
 def _wait_for(path: Path, timeout: float = 3600.0) -> None:

@@ -16,7 +16,7 @@ from breakfix.files import read_jsonl
 
 
 def read_rows(path, kind: str) -> list[dict]:
-    needed = {"sft": ("messages",), "probes": ("prompt", "chosen")}.get(kind, ("prompt", "chosen", "rejected"))
+    needed = ("messages",) if kind == "sft" else ("prompt", "chosen", "rejected")
     rows = []
     for number, row in read_jsonl(path):
         missing = [k for k in needed if not isinstance(row.get(k), list) or not row[k]]

@@ -115,3 +115,14 @@ def test_train_with_probes_alone_trains_dpo_on_the_sft_models_own_mistakes(tiny,
     assert rows and all(r["chosen"] == [helpful] and r["source"] == "on_policy:benign" for r in rows)
     again = runner.invoke(app, args)  # read back, not asked again
     assert again.exit_code == 0 and "dpo: already complete" in again.output
+
+
+def test_a_malformed_probe_names_its_file_and_line_before_anything_trains(tiny, tmp_path):
+    probes = write(tmp_path / "probes.jsonl", [{"kind": "benign", "prompt": [{"role": "user", "content": "Hi"}],
+                                                "chosen": [{"role": "assistant", "content": "Hello!"}]},
+                                               {"kind": "weird", "prompt": [], "chosen": []}])
+    sft = write(tmp_path / "sft.jsonl", SFT_ROWS)
+    result = runner.invoke(app, ["train", "--base", str(tiny), "--sft", str(sft), "--probes", str(probes),
+                                 "--out", str(tmp_path / "ckpt"), "--store", str(tmp_path / "s.db")])
+    assert result.exit_code != 0 and f"{probes}:2: not a probe (kind" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "ckpt").exists()
