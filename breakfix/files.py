@@ -9,12 +9,14 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from breakfix.errors import InputError
 from breakfix.types import Conversation, Message
+
+M = TypeVar("M", bound=BaseModel)
 
 MAX_LINE_BYTES = 8 << 20  # one JSONL record over 8 MiB is a broken file, not a prompt
 
@@ -96,6 +98,18 @@ def _text_lines(path: Path) -> list[str]:
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror or exc}") from None
     return lines
+
+
+def read_records(path: str | Path, model: type[M], noun: str) -> list[M]:
+    """Each line of a JSONL file as a `model` record; a row that is not one names file:line."""
+    records = []
+    for number, row in read_jsonl(path):
+        try:
+            records.append(model.model_validate(row))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise InputError(f"{path}:{number}: not a {noun} ({'.'.join(map(str, first['loc']))}: {first['msg']})") from None
+    return records
 
 
 def _prompt_item(path: Path, number: int, row: dict[str, Any]) -> PromptItem:

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from breakfix.attacks.base import ATTACKS, Ask, Env, Goal, Plan, drive, severity
 from breakfix.errors import InputError
-from breakfix.files import read_jsonl, write_jsonl
+from breakfix.files import read_records, write_jsonl
 from breakfix.types import Attempt, Finding, Message, Seed
 
 
@@ -25,13 +25,7 @@ def export(findings: Sequence[Finding], path: Path) -> None:
 
 
 def read(path: Path) -> list[Finding]:
-    findings = []
-    for number, row in read_jsonl(path):
-        try:
-            findings.append(Finding.model_validate(row))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise InputError(f"{path}:{number}: not a finding ({'.'.join(map(str, first['loc']))}: {first['msg']})") from None
+    findings = read_records(path, Finding, "finding")
     if not findings:
         raise InputError(f"{path}: no findings")
     return findings

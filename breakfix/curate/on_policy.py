@@ -24,7 +24,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from breakfix.curate.fix import DPOExample, Probe
-from breakfix.files import atomic_writer
+from breakfix.files import atomic_writer, read_records
 from breakfix.store.db import canonical_json
 from breakfix.train.post import main_process
 from breakfix.train.trainer import StageResult
@@ -43,20 +43,7 @@ class OnPolicy(BaseModel):
 
 def read_probes(path: Path) -> list[Probe]:
     """Probes from a `probes.jsonl` that `breakfix curate` or the loop wrote; a bad row names its line."""
-    from pydantic import ValidationError
-
-    from breakfix.errors import InputError
-    from breakfix.files import read_jsonl
-
-    probes = []
-    for number, row in read_jsonl(path):
-        try:
-            probes.append(Probe.model_validate(row))
-        except ValidationError as exc:
-            problem = exc.errors()[0]
-            where = ".".join(str(p) for p in problem["loc"]) or "row"
-            raise InputError(f"{path}:{number}: not a probe ({where}: {problem['msg']})") from None
-    return probes
+    return read_records(path, Probe, "probe")
 
 
 def on_policy_pairs(target, judges, probes: Sequence[Probe], config: GenerationConfig) -> OnPolicy:
