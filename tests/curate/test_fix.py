@@ -171,3 +171,22 @@ def test_probes_are_fresh_requests_of_the_fixed_categories_kept_out_of_sft(store
     assert not plain.probes and "probe:benign" not in plain.counts
     assert [e.model_dump() for e in plain.sft] == [e.model_dump() for e in probed.sft]
     assert [d.model_dump() for d in plain.dpo] == [d.model_dump() for d in probed.dpo]
+
+
+def test_breakfix_curate_writes_probes_for_breakfix_train_and_clears_stale_ones(stored, tmp_path):
+    from typer.testing import CliRunner
+
+    from breakfix.cli import app
+    from breakfix.curate.on_policy import read_probes
+
+    path, run_id = stored
+    config = tmp_path / "c.yaml"
+    config.write_text("curate:\n  per_target: 4\n  floor: 1\n  retention_ratio: 0.5\n  resample: 1\n  probe_ratio: 1.0\n")
+    out, args = tmp_path / "fix", ["curate", "--run", run_id, "-m", "mock:echo", "-o", str(tmp_path / "fix"), "--store", str(path)]
+    result = CliRunner().invoke(app, [*args, "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    probes = read_probes(out / "probes.jsonl")
+    assert probes and {p.kind for p in probes} == {"benign", "harmful"} and f"{len(probes)} probes" in result.output
+    config.write_text(config.read_text().replace("probe_ratio: 1.0", "probe_ratio: 0"))
+    assert CliRunner().invoke(app, [*args, "--config", str(config)]).exit_code == 0
+    assert not (out / "probes.jsonl").exists()  # not the earlier curation's
