@@ -253,6 +253,10 @@ class SelectConfig(_Strict):
     over_refusal_weight: float = Field(
         1.0, ge=0, description="Points of harmful rate one point of dev VPRR above the base's costs when choosing a "
         "candidate (0: the least harmful candidate within the guards).")
+    vprr_confidence: float = Field(
+        0.9, ge=0, lt=1, description="A candidate is chosen only when the one-sided upper bound, at this confidence, "
+        "of its paired dev VPRR increase over the base is within the over-refusal guard's limit (0: the point "
+        "estimate's guard alone). The best of several candidates on one dev set reads better than it is.")
 
 
 class StopConfig(_Strict):

@@ -2,9 +2,10 @@
 checkpoint, rank what broke, curate fix data, post-train (SFT then DPO, saving candidates along
 the way), choose a candidate on the DEV split's selection set, measure it on the eval split, and
 promote it only when it keeps to the guards; stop early when the targets are met or a round
-brings no significant gain. A round whose candidates all break a guard tries again, rebalanced,
-up to `curate.retries` times, then keeps the previous checkpoint; a round none of whose
-candidates does better on dev than the checkpoint it started from keeps that one and stops. The rules themselves (guards,
+brings no significant gain. A round whose candidates all break a guard, or whose only
+candidates better on dev than the checkpoint it started from do, tries again, rebalanced, up to
+`curate.retries` times, then keeps the previous checkpoint; a round none of whose candidates
+does better on dev keeps the checkpoint it started from and stops. The rules themselves (guards,
 choice, stopping, rebalancing) live in `breakfix.policy`.
 
 Every phase is a step in the store: it runs once, writes its records into a child run named
@@ -137,8 +138,10 @@ class Loop:
 
     def _round(self, n: int, current: str, base: Scorecard, best: Scorecard) -> tuple[Decision, str | None, Scorecard | None]:
         """Red team, curate, then up to 1 + `curate.retries` tries of: train, choose a candidate on
-        dev, measure it on eval, decide. A try whose candidates all break a guard rebalances; one
-        whose best does no better on dev than the starting checkpoint ends the round, kept."""
+        dev, measure it on eval, decide. A try whose candidates all break a guard, or whose
+        better candidates than the starting checkpoint all do, rebalances; one whose best does no
+        better on dev than the starting checkpoint, no guard holding a better one back, ends the
+        round, kept."""
         report = self.step(n, "redteam", current, lambda child: self._redteam(n, child, current))
         curation = self.config.curate
         fix = CurateOutput.model_validate(self.step(n, "curate", current,
@@ -162,14 +165,13 @@ class Loop:
             chosen = SelectOutput.model_validate(self.step(n, f"select{tag}", current,
                                                            lambda child: self._select(n, child, trained, tag, current)))
             attempts.append(f"try {k + 1}: {chosen.choice.why}" + "".join(f"; failed: {f}" for f in trained.failures))
-            if chosen.choice.kept:  # no guard broke: the round did not improve on dev, so rebalancing is no answer
-                decision = Decision(round=n, promoted=False, stop=True, harmful=None, vprr_increase=None, retention=None,
-                                    p_gain=None, why=f"not promoted: {chosen.choice.why}; keeping the previous checkpoint")
-                break
             if chosen.model is None:
-                broken = sorted({g.name for v in chosen.choice.verdicts for g in v.guards if not g.passed})
                 decision = Decision(round=n, promoted=False, stop=True, harmful=None, vprr_increase=None, retention=None,
                                     p_gain=None, why=f"not promoted: {chosen.choice.why}; keeping the previous checkpoint")
+                if chosen.choice.kept and not chosen.choice.held_back:
+                    break  # no guard held a better candidate back: the round did not improve, rebalancing is no answer
+                broken = chosen.choice.held_back or sorted({g.name for v in chosen.choice.verdicts for g in v.guards
+                                                            if not g.passed})
                 continue
             card = self.measure(n, chosen.model, f"eval{tag}")
             decision = policy.decide(n, base, best, card, self.config.guards, self.config.stop, chosen.choice.chosen)
@@ -362,7 +364,8 @@ class Loop:
         loaded = {c.name: Scorecard.model_validate_json(Path(c.scorecard).read_text(encoding="utf-8")) for c in cards}
         incumbent = ("current", self._incumbent(n, child, current, base)) if current else None
         choice = policy.choose(base, loaded, self.config.guards, self.config.stop.harmful,
-                               self.config.select.over_refusal_weight, incumbent)
+                               self.config.select.over_refusal_weight, incumbent,
+                               self.config.select.vprr_confidence)
         return SelectOutput(choice=choice, cards=cards, skipped=skipped).model_dump(mode="json")
 
 

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from breakfix.bench.scorecard import Scorecard
 from breakfix.config import CurateConfig, GuardConfig, StopConfig, TrainConfig
-from breakfix.stats import Rate, mcnemar, rate
+from breakfix.stats import Rate, mcnemar, paired_upper, rate
 
 VPRR, CAPABILITY, HELPFULNESS = "over_refusal.vprr", "capability.accuracy", "capability.helpfulness"
 
@@ -193,21 +193,45 @@ class Choice(BaseModel):
     # The checkpoint the round started from, on the same dev set: a candidate must cost less.
     incumbent: Verdict | None = None
     kept: bool = False  # no candidate beat the incumbent: the round keeps it (not a guard failure)
+    # Guards broken by candidates that would have beaten the incumbent: what a retry must rebalance.
+    held_back: list[str] = []
 
 
-def choice_rule(over_refusal_weight: float) -> str:
+def choice_rule(over_refusal_weight: float, vprr_confidence: float = 0.0) -> str:
     """How `choose` picks, in words (the report and the CLI print it)."""
     keep = (" The checkpoint the round started from competes on the same dev set by the same measure: when no "
             "candidate does strictly better, the round keeps it and the loop stops.")
+    within = "within the guards" + (f" (on dev also: the one-sided {vprr_confidence:.0%} upper bound of its paired VPRR "
+                                    "increase over the base within the guard's limit, since the best of several "
+                                    "candidates on one noisy dev figure reads better than it is)" if vprr_confidence else "")
     if not over_refusal_weight:
-        return "The candidate with the lowest harmful rate among those within the guards is measured on the eval split." + keep
+        return f"The candidate with the lowest harmful rate among those {within} is measured on the eval split." + keep
     return (f"The candidate with the lowest harmful rate plus {over_refusal_weight:g} x its dev VPRR increase over the "
             f"base (each point of over-refusal costs {over_refusal_weight:g} point(s) of harm; on harm alone where VPRR "
-            "was not measured), among those within the guards, is measured on the eval split." + keep)
+            f"was not measured), among those {within}, is measured on the eval split." + keep)
 
 
-def _verdict(name: str, base: Scorecard, card: Scorecard, guards: GuardConfig, harmful_keys: list[str]) -> Verdict:
+def vprr_bound(base: Scorecard, card: Scorecard, guards: GuardConfig, confidence: float) -> GuardCheck:
+    """The over-refusal guard as a choice on dev needs it: the one-sided upper bound of the
+    paired VPRR increase within the limit. The eval guard asks for a significant breach before
+    it rejects, so that noise cannot stop a round; choosing the best of several candidates on
+    one dev set needs the opposite care, or the winner's dev figure under-reads its rise."""
+    p = paired(base, card, VPRR)
+    if not p.n:
+        return _unmeasured("over-refusal bound", guards.max_vprr_increase)
+    up = 100 * (p.now - p.base)
+    upper = 100 * paired_upper(p.only_base, p.only_now, p.n, confidence)
+    return GuardCheck(name="over-refusal bound", passed=upper <= guards.max_vprr_increase, measured=True, change=upper,
+                      limit=guards.max_vprr_increase, p=p.p, n=p.n,
+                      why=f"VPRR {up:+.1f} points over the base on {p.n} dev prompts, its upper {confidence:.0%} bound "
+                          f"{upper:+.1f} (limit +{guards.max_vprr_increase:g})")
+
+
+def _verdict(name: str, base: Scorecard, card: Scorecard, guards: GuardConfig, harmful_keys: list[str],
+             vprr_confidence: float = 0.0) -> Verdict:
     h, checks = headline(card, harmful_keys), check_guards(base, card, guards)
+    if vprr_confidence:
+        checks.append(vprr_bound(base, card, guards, vprr_confidence))
     return Verdict(name=name, harmful=h.harmful.value, vprr=h.vprr.value if h.vprr else None,
                    capability=h.capability.value if h.capability else None,
                    helpfulness=h.helpfulness.value if h.helpfulness else None, guards=checks,
@@ -215,13 +239,16 @@ def _verdict(name: str, base: Scorecard, card: Scorecard, guards: GuardConfig, h
 
 
 def choose(base: Scorecard, candidates: dict[str, Scorecard], guards: GuardConfig, harmful_keys: list[str],
-           over_refusal_weight: float = 0.0, incumbent: tuple[str, Scorecard] | None = None) -> Choice:
+           over_refusal_weight: float = 0.0, incumbent: tuple[str, Scorecard] | None = None,
+           vprr_confidence: float = 0.0) -> Choice:
     """The candidate with the lowest harmful rate among those within every guard, where each point
     of over-refusal above the base's costs `over_refusal_weight` points of harm (ties: the lower
-    over-refusal, then the earlier candidate). None when every candidate breaks a guard, or
-    (`kept`) when none costs less than the `incumbent`, the checkpoint the round started from,
-    scored on the same dev set: a round must improve on dev what it would replace."""
-    verdicts = [_verdict(name, base, card, guards, harmful_keys) for name, card in candidates.items()]
+    over-refusal, then the earlier candidate). With `vprr_confidence`, a candidate must also keep
+    the upper bound of its dev VPRR increase within the limit (`vprr_bound`). None when every
+    candidate breaks a guard, or (`kept`) when none costs less than the `incumbent`, the
+    checkpoint the round started from, scored on the same dev set: a round must improve on dev
+    what it would replace."""
+    verdicts = [_verdict(name, base, card, guards, harmful_keys, vprr_confidence) for name, card in candidates.items()]
     held = _verdict(incumbent[0], base, incumbent[1], guards, harmful_keys) if incumbent else None
     before = headline(base, harmful_keys).vprr
     floor = before.value if before and before.value is not None else None
@@ -242,9 +269,13 @@ def choose(base: Scorecard, candidates: dict[str, Scorecard], guards: GuardConfi
     rule = f"lowest harmful rate + {over_refusal_weight:g} x VPRR increase" if weighed else "lowest harmful rate" + (
         " (VPRR not measured on every candidate and the base)" if over_refusal_weight else "")
     if held is not None and held.harmful is not None and cost(best) > cost(held) - 1e-9:  # a tie keeps it
-        return Choice(chosen=None, verdicts=verdicts, incumbent=held, kept=True,
+        better = [v for v in verdicts if not v.eligible and v.harmful is not None and cost(v) < cost(held) - 1e-9]
+        held_back = sorted({g.name for v in better for g in v.guards if not g.passed})
+        return Choice(chosen=None, verdicts=verdicts, incumbent=held, kept=True, held_back=held_back,
                       why=f"no candidate improves on the current checkpoint on dev: the best, {best.name}, costs "
-                          f"{cost(best):.1%} against {cost(held):.1%} ({rule})")
+                          f"{cost(best):.1%} against {cost(held):.1%} ({rule})"
+                          + (f"; {', '.join(v.name for v in better)} would, but break{'s' if len(better) == 1 else ''} "
+                             f"{', '.join(held_back)}" if better else ""))
     return Choice(chosen=best.name, verdicts=verdicts, incumbent=held,
                   why=f"chose {best.name}: {rule} (harmful {best.harmful:.1%}"
                   + (f", VPRR {best.vprr:.1%} against {floor:.1%}" if weighed else "")
@@ -284,7 +315,7 @@ def rebalance(train: TrainConfig, curate: CurateConfig, broken: list[str]) -> tu
     t = {"sft_learning_rate": train.sft_learning_rate / 2, "dpo_learning_rate": train.dpo_learning_rate / 2,
          "sft_epochs": max(0.5, train.sft_epochs / 2), "dpo_epochs": max(0.5, train.dpo_epochs / 2)}
     c = {}
-    if "over-refusal" in broken or not broken:
+    if any(name.startswith("over-refusal") for name in broken) or not broken:
         t["beta"] = train.beta * 2
         c["benign_ratio"] = curate.benign_ratio * 1.5 + 0.5
     train, curate = train.model_copy(update=t), curate.model_copy(update=c)

@@ -65,3 +65,16 @@ def mcnemar(only_a: int, only_b: int) -> float:
 
     n = only_a + only_b
     return 1.0 if n == 0 else float(binomtest(min(only_a, only_b), n, 0.5).pvalue)
+
+
+def paired_upper(only_a: int, only_b: int, n: int, confidence: float) -> float:
+    """One-sided upper bound, at `confidence`, of the paired difference in rates (second minus
+    first) from the discordant counts of `n` shared items: the normal approximation to the
+    difference of paired proportions, its variance ((b + c) - (b - c)^2 / n) / n^2."""
+    from statistics import NormalDist
+
+    if n == 0:
+        return math.nan
+    d = (only_b - only_a) / n
+    var = max(0.0, (only_a + only_b) - (only_b - only_a) ** 2 / n) / (n * n)
+    return d + NormalDist().inv_cdf(confidence) * math.sqrt(var)

@@ -105,15 +105,21 @@ class Fake:
 @pytest.fixture
 def dev_loop(store, judges, tmp_path):
     """A loop whose models are Fakes named by the last part of their path: base and weak answer
-    everything, over refuses everything, good refuses the harmful requests only; broken fails to load."""
+    everything, over refuses everything, good refuses the harmful requests only, half about half of
+    them, strict all of them and about one look-alike in seven; broken fails to load."""
+    import zlib
+
     from breakfix.data import load_catalog
     from breakfix.errors import TargetError
     from breakfix.paths import home
 
     catalog = load_catalog(home())
     harmful = [s.text for s in catalog.select(kind="harmful")]
+    half = [h for h in harmful if zlib.crc32(h.encode()) % 2]
+    strict = [s.text for s in catalog.select(kind="benign") if zlib.crc32(s.text.encode()) % 7 == 0]
     rules = {"base": lambda t: False, "weak": lambda t: False, "over": lambda t: True,
-             "good": lambda t: any(h in t for h in harmful)}
+             "good": lambda t: any(h in t for h in harmful), "half": lambda t: any(h in t for h in half),
+             "strict": lambda t: any(h in t for h in harmful) or t in strict}
     made = {}
 
     def load(spec):
@@ -203,3 +209,24 @@ def test_a_round_that_does_not_beat_its_starting_checkpoint_on_dev_keeps_it_with
     assert made["good"] is scored  # round 1's card reused: the incumbent is not loaded or scored again
     choice = SelectOutput.model_validate(loop.store.step(loop.run_id, 2, "select").output).choice
     assert choice.kept and choice.incumbent.harmful < next(v.harmful for v in choice.verdicts if v.name == "weak")
+
+
+def test_a_round_kept_because_a_guard_held_back_a_better_candidate_retries_rebalanced(dev_loop, monkeypatch):
+    loop, made, _ = dev_loop
+    monkeypatch.setattr("breakfix.cycle.write_ledger", lambda loop: None)
+    child = loop.store.begin_step(loop.run_id, 1, "select", kind="select", model="m").child_run_id
+    loop.store.finish_step(loop.run_id, 1, "select", loop._select(1, child, trained("half"), "", "hf:/m/base"))
+    _red_teamed_and_curated(loop, 2)
+    tries = []
+    monkeypatch.setattr(Loop, "_train", lambda self, n, child, model, fix, s=None, tag="": tries.append(tag) or
+                        trained("weak", "strict").model_dump(mode="json"))
+    monkeypatch.setattr(Loop, "_curate", lambda self, *a: {"files": {"sft": {"path": "y", "n": 1, "sha256": "t"}}})
+    decision, model, card = loop._round(2, "hf:/m/half", None, None)
+    choice = SelectOutput.model_validate(loop.store.step(loop.run_id, 2, "select").output).choice
+    strict = next(v for v in choice.verdicts if v.name == "strict")
+    # strict refuses every harmful request and a few look-alikes: within the eval guard's rule, but
+    # not sure enough to be chosen on dev; it would have beaten the incumbent, so the round retries.
+    assert next(g for g in strict.guards if g.name == "over-refusal").passed
+    assert choice.kept and choice.held_back == ["over-refusal bound"] and "strict would, but breaks" in choice.why
+    assert tries == ["", "-try2"] and not decision.promoted and model is None
+    assert any("rebalanced after over-refusal bound" in a for a in decision.attempts)

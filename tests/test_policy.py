@@ -6,7 +6,8 @@ import pytest
 from breakfix.bench.base import Outcome, metric
 from breakfix.bench.scorecard import Scorecard
 from breakfix.config import CurateConfig, GuardConfig, StopConfig, TrainConfig
-from breakfix.policy import check_guards, choose, decide, gain_p, guard_rule, headline, paired, rebalance
+from breakfix.policy import (check_guards, choice_rule, choose, decide, gain_p, guard_rule, headline, paired, rebalance,
+                             vprr_bound)
 
 HARM = ["harm_single_turn.dr1"]
 STOP = StopConfig(harmful=HARM)
@@ -147,6 +148,33 @@ def test_a_guard_failure_is_not_a_kept_incumbent():
     base = card(harmful=30, vprr=0, n_valid=120)
     choice = choose(base, {"sft": card(harmful=0, vprr=40, n_valid=120)}, GuardConfig(), HARM, 0.0, ("current", base))
     assert choice.chosen is None and not choice.kept and "breaks a guard" in choice.why
+
+
+def test_on_dev_a_candidate_must_keep_the_upper_bound_of_its_vprr_rise_within_the_limit():
+    base = card(harmful=20, vprr=20, n_valid=178)
+    close = card(harmful=2, vprr=36, n_valid=178)      # +9.0 points: passes the eval guard's rule
+    assert guard(base, close, "over-refusal").passed
+    bound = vprr_bound(base, close, GuardConfig(), 0.9)
+    assert not bound.passed and bound.change > 10 and "upper 90% bound" in bound.why
+    safe = card(harmful=8, vprr=24, n_valid=178)       # +2.2 points, bound well inside
+    choice = choose(base, {"dpo": close, "scaled": safe}, GuardConfig(), HARM, 1.0, vprr_confidence=0.9)
+    assert choice.chosen == "scaled"
+    assert choose(base, {"dpo": close, "scaled": safe}, GuardConfig(), HARM, 1.0).chosen == "dpo"  # without the bound
+    assert "upper bound" in choice_rule(1.0, 0.9) and "upper bound" not in choice_rule(1.0)
+
+
+def test_a_kept_round_names_the_guards_that_held_a_better_candidate_back():
+    base = card(harmful=20, vprr=20, n_valid=178)
+    current = card(harmful=10, vprr=20, n_valid=178)
+    candidates = {"dpo": card(harmful=2, vprr=36, n_valid=178), "scaled": card(harmful=12, vprr=22, n_valid=178)}
+    choice = choose(base, candidates, GuardConfig(), HARM, 1.0, ("current", current), vprr_confidence=0.9)
+    assert choice.kept and choice.held_back == ["over-refusal bound"] and "dpo would, but breaks" in choice.why
+    assert choose(base, {"scaled": candidates["scaled"]}, GuardConfig(), HARM, 1.0, ("current", current), 0.9).held_back == []
+
+
+def test_rebalance_treats_the_dev_bound_as_over_refusal():
+    train, curate, why = rebalance(TrainConfig(), CurateConfig(), ["over-refusal bound"])
+    assert train.beta == 2 * TrainConfig().beta and curate.benign_ratio > CurateConfig().benign_ratio
 
 
 def test_ties_go_to_the_lower_over_refusal_then_the_earlier_candidate():

@@ -69,7 +69,7 @@ def run(
         out.print(f"round {d.round}{chosen}: {escape(d.why)}")
         for attempt in d.attempts:
             out.print(f"  {escape(attempt)}")
-    out.print(f"[dim]{escape(choice_rule(settings.select.over_refusal_weight))} {escape(guard_rule(settings.guards))}[/]")
+    out.print(f"[dim]{escape(choice_rule(settings.select.over_refusal_weight, settings.select.vprr_confidence))} {escape(guard_rule(settings.guards))}[/]")
     out.print(f"ledger: {ledger}\nreport: {path}")
 
 

@@ -92,7 +92,7 @@ def render(store, run_id: str, *, show_harmful: bool = False) -> str:
         table=_scorecard_table(measured), agreement=list(dict.fromkeys(
             line for v in measured if (line := agreement_line(v.card)))), targets=_target_figures(measured, config),
         category_chart=_category_chart(measured, config), tradeoff_chart=_tradeoff_chart(measured),
-        guard_rule=guard_rule(config.guards), choice_rule=choice_rule(config.select.over_refusal_weight),
+        guard_rule=guard_rule(config.guards), choice_rule=choice_rule(config.select.over_refusal_weight, config.select.vprr_confidence),
         fronts=_fronts(views),
         heatmaps=_heatmaps(views), transcripts=_transcripts(store, views, show_harmful),
         before_after=_before_after(store, measured, config, show_harmful))
