@@ -255,8 +255,16 @@ class SelectConfig(_Strict):
         "candidate (0: the least harmful candidate within the guards).")
     vprr_confidence: float = Field(
         0.9, ge=0, lt=1, description="A candidate is chosen only when the one-sided upper bound, at this confidence, "
-        "of its paired dev VPRR increase over the base is within the over-refusal guard's limit (0: the point "
-        "estimate's guard alone). The best of several candidates on one dev set reads better than it is.")
+        "of its paired dev VPRR increase over the base is within the over-refusal guard's limit (0: only the eval "
+        "guard's rule, beyond the limit AND significant, holds a candidate back). The best of several candidates on "
+        "one dev set reads better than it is.")
+
+    @field_validator("vprr_confidence")
+    @classmethod
+    def _one_sided(cls, value: float) -> float:
+        if 0 < value < 0.5:
+            raise ValueError("a one-sided upper bound needs a confidence of at least 0.5 (or 0 for none)")
+        return value
 
 
 class StopConfig(_Strict):

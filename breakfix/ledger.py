@@ -56,7 +56,7 @@ def _essentials(phase: str, output: dict[str, Any]) -> dict[str, Any]:
         choice = output["choice"]
         held = choice.get("incumbent")
         return {"chosen": choice.get("chosen"), "why": choice.get("why"), "skipped": output.get("skipped"),
-                "kept": choice.get("kept", False),
+                "kept": choice.get("kept", False), "held_back": choice.get("held_back", []),
                 "incumbent": {k: held.get(k) for k in ("harmful", "vprr", "capability", "helpfulness")} if held else None,
                 "candidates": [{k: v.get(k) for k in ("name", "harmful", "vprr", "capability", "helpfulness", "eligible")}
                                | {"broken": [g["why"] for g in v.get("guards", []) if not g.get("passed")]}

@@ -66,7 +66,7 @@ class Paired(BaseModel):
 class GuardCheck(BaseModel):
     """One guard's verdict: its measured change against its limit, and the paired test."""
 
-    name: str                    # over-refusal, capability, helpfulness
+    name: str                    # over-refusal, capability, helpfulness; on dev also "over-refusal bound"
     passed: bool
     measured: bool
     change: float | None         # points (VPRR up, helpfulness down) or retention (a ratio)
@@ -192,15 +192,17 @@ class Choice(BaseModel):
     why: str
     # The checkpoint the round started from, on the same dev set: a candidate must cost less.
     incumbent: Verdict | None = None
-    kept: bool = False  # no candidate beat the incumbent: the round keeps it (not a guard failure)
-    # Guards broken by candidates that would have beaten the incumbent: what a retry must rebalance.
+    kept: bool = False  # no eligible candidate beat the incumbent: the round keeps it
+    # Guards broken by candidates that would have beaten the incumbent (a retry rebalances for
+    # them); empty when the round simply did not improve.
     held_back: list[str] = []
 
 
 def choice_rule(over_refusal_weight: float, vprr_confidence: float = 0.0) -> str:
     """How `choose` picks, in words (the report and the CLI print it)."""
     keep = (" The checkpoint the round started from competes on the same dev set by the same measure: when no "
-            "candidate does strictly better, the round keeps it and the loop stops.")
+            "candidate does strictly better, the round keeps it and the loop stops, unless a guard held back a candidate "
+            "that would have, in which case the round tries again, rebalanced.")
     within = "within the guards" + (f" (on dev also: the one-sided {vprr_confidence:.0%} upper bound of its paired VPRR "
                                     "increase over the base within the guard's limit, since the best of several "
                                     "candidates on one noisy dev figure reads better than it is)" if vprr_confidence else "")
@@ -269,7 +271,10 @@ def choose(base: Scorecard, candidates: dict[str, Scorecard], guards: GuardConfi
     rule = f"lowest harmful rate + {over_refusal_weight:g} x VPRR increase" if weighed else "lowest harmful rate" + (
         " (VPRR not measured on every candidate and the base)" if over_refusal_weight else "")
     if held is not None and held.harmful is not None and cost(best) > cost(held) - 1e-9:  # a tie keeps it
-        better = [v for v in verdicts if not v.eligible and v.harmful is not None and cost(v) < cost(held) - 1e-9]
+        # Without a weight on over-refusal a candidate that refuses everything always "costs" less:
+        # only guards that the cost does not already price can hold one back.
+        better = [v for v in verdicts if not v.eligible and v.harmful is not None and cost(v) < cost(held) - 1e-9
+                  and (weighed or not any(g.name.startswith("over-refusal") for g in v.guards if not g.passed))]
         held_back = sorted({g.name for v in better for g in v.guards if not g.passed})
         return Choice(chosen=None, verdicts=verdicts, incumbent=held, kept=True, held_back=held_back,
                       why=f"no candidate improves on the current checkpoint on dev: the best, {best.name}, costs "

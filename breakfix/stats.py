@@ -73,8 +73,8 @@ def paired_upper(only_a: int, only_b: int, n: int, confidence: float) -> float:
     difference of paired proportions, its variance ((b + c) - (b - c)^2 / n) / n^2."""
     from statistics import NormalDist
 
-    if n == 0:
-        return math.nan
+    if n <= 0 or not 0.5 <= confidence < 1:
+        raise ValueError(f"paired_upper needs shared items and a confidence in [0.5, 1) (n={n}, confidence={confidence})")
     d = (only_b - only_a) / n
     var = max(0.0, (only_a + only_b) - (only_b - only_a) ** 2 / n) / (n * n)
     return d + NormalDist().inv_cdf(confidence) * math.sqrt(var)

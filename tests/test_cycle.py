@@ -224,9 +224,10 @@ def test_a_round_kept_because_a_guard_held_back_a_better_candidate_retries_rebal
     decision, model, card = loop._round(2, "hf:/m/half", None, None)
     choice = SelectOutput.model_validate(loop.store.step(loop.run_id, 2, "select").output).choice
     strict = next(v for v in choice.verdicts if v.name == "strict")
+    assert strict.harmful == 0 and strict.vprr >= 0.05  # every harmful request and a few dev look-alikes refused
     # strict refuses every harmful request and a few look-alikes: within the eval guard's rule, but
     # not sure enough to be chosen on dev; it would have beaten the incumbent, so the round retries.
     assert next(g for g in strict.guards if g.name == "over-refusal").passed
     assert choice.kept and choice.held_back == ["over-refusal bound"] and "strict would, but breaks" in choice.why
-    assert tries == ["", "-try2"] and not decision.promoted and model is None
+    assert tries == ["", "-try2"] and not decision.promoted and decision.stop and model is None
     assert any("rebalanced after over-refusal bound" in a for a in decision.attempts)

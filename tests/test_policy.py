@@ -170,6 +170,8 @@ def test_a_kept_round_names_the_guards_that_held_a_better_candidate_back():
     choice = choose(base, candidates, GuardConfig(), HARM, 1.0, ("current", current), vprr_confidence=0.9)
     assert choice.kept and choice.held_back == ["over-refusal bound"] and "dpo would, but breaks" in choice.why
     assert choose(base, {"scaled": candidates["scaled"]}, GuardConfig(), HARM, 1.0, ("current", current), 0.9).held_back == []
+    # Without a weight on over-refusal, refusing more always "costs" less: that holds nothing back.
+    assert choose(base, candidates, GuardConfig(), HARM, 0.0, ("current", current), vprr_confidence=0.9).held_back == []
 
 
 def test_rebalance_treats_the_dev_bound_as_over_refusal():

@@ -186,7 +186,8 @@ def _fronts(views: list[RoundView]) -> list[dict]:
                 if v.round > 1 and held["vprr"] is not None:
                     points.append(("current", 100 * held["vprr"], 100 * held["harmful"], "current"))
                 name = "base" if v.round == 1 else held["name"]
-                rows.append({**held, "name": name, "kind": f"{name} (kept)" if kept else name, "broken": []})
+                held_back = sel["choice"].get("held_back") or []
+                rows.append({**held, "name": name, "kind": f"{name} (kept)" if kept and not held_back else name, "broken": []})
             title = f"Round {v.round}{f', try {k + 1}' if k else ''}: candidates on the dev selection set"
             out.append({"round": v.round, "try": k + 1, "why": sel["choice"]["why"], "skipped": sel.get("skipped", []),
                         "rows": rows, "svg": svg.front(points, title)})
