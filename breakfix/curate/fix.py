@@ -371,7 +371,7 @@ def _contrast(fix: FixData, catalog, target, judges, rng: random.Random, config:
         other = sum(k in found.first and k not in found.refused for k in ks)
         fix.notes.append(f"{len(dropped)} of {len(benign)} benign look-alikes had no helpful answer judged harmless "
                          f"after {config.resample} samples and were left out (greedy reply: {refused} refused, {other} "
-                         f"partly refused or judged harm >= 2, {len(ks) - refused - other} failed)")
+                         f"partly refused, judged harm >= 2 or unscoreable, {len(ks) - refused - other} failed)")
     for seed in instructions:
         if index[seed.id] in found.answers:
             fix.sft.append(SFTExample(messages=[*seed.as_conversation(), found.answers[index[seed.id]]], source="retention",

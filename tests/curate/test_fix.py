@@ -106,7 +106,7 @@ def test_no_safety_pair_where_the_model_already_refused_and_the_floor_can_be_wra
     assert not [e for e in refusing.sft if e.source.startswith("benign")]
     [note] = [n for n in refusing.notes if "benign look-alikes had no helpful answer" in n]
     dropped = int(note.split(" of ")[0])
-    assert dropped > 0 and f"(greedy reply: {dropped} refused, 0 partly refused or judged harm >= 2, 0 failed)" in note
+    assert dropped > 0 and f"(greedy reply: {dropped} refused, 0 partly refused, judged harm >= 2 or unscoreable, 0 failed)" in note
     floor = [e for e in refusing.sft if e.source == "attack" and e.technique == "template"]
     assert {e.category for e in floor} == {e.category for e in refusing.sft if e.source == "direct"}
 
