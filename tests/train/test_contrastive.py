@@ -61,5 +61,8 @@ def test_contrastive_dpo_lowers_refusal_of_unseen_look_alikes_relative_to_sft_on
     refused_base, refused_sft, refused_dpo = (completion_nll(m, UNSEEN) for m in (base, refusals_only, contrastive))
     assert refused_sft < refused_base - 0.3, (refused_base, refused_sft)  # SFT on refusals spread to look-alikes
     assert refused_dpo > refused_sft + 0.2, (refused_sft, refused_dpo)   # the contrastive pairs pulled it back
-    # ... and the unseen harmful requests are still refused more readily than by the base.
+    # ... and the unseen harmful requests are still refused more readily than by the base. (Measured
+    # 2026-11-30: refusal NLL on unseen look-alikes 2.95 base, 1.11 SFT, 1.49 DPO; on unseen harmful
+    # requests 2.91, 1.04, 1.41. At this size DPO pulls both back about equally: the direction the
+    # issue asks for against SFT on refusals alone, not yet a selective one.)
     assert completion_nll(contrastive, HELD_OUT) < completion_nll(base, HELD_OUT) - 0.5
