@@ -30,7 +30,7 @@ from breakfix import bench, policy
 from breakfix.bench.scorecard import Scorecard
 from breakfix.config import CurateConfig, CycleConfig, TrainConfig
 from breakfix.errors import BreakfixError
-from breakfix.files import atomic_writer, write_jsonl
+from breakfix.files import atomic_writer
 from breakfix.policy import Choice, Decision, Headline, gain_p, headline  # noqa: F401  (re-exported for older callers)
 from breakfix.store import Store
 from breakfix.targets.cached import CachedTarget
@@ -265,13 +265,9 @@ class Loop:
                                     f"attempts, {len(targets)} groups over the threshold").model_dump(mode="json")
         folder = self.folder / f"round-{n}" / ("fix" if settings == self.config.curate else f"fix-{_short(settings)}")
         files = {}
-        for kind, rows in (("sft", fix.sft), ("dpo", fix.dpo), ("probes", fix.probes)):
-            if kind == "probes" and not rows:
-                continue
-            path = folder / f"{kind}.jsonl"
-            write_jsonl(path, [e.model_dump(mode="json") for e in rows])
-            files[kind] = FixFile(path=str(path), n=len(rows), sha256=_sha(path))
-            self.store.add_dataset(child, kind, path, files[kind].sha256, len(rows), fix.counts)
+        for kind, (path, n) in fix.write(folder).items():
+            files[kind] = FixFile(path=str(path), n=n, sha256=_sha(path))
+            self.store.add_dataset(child, kind, path, files[kind].sha256, n, fix.counts)
         return CurateOutput(files=files, counts=fix.counts, notes=fix.notes, targets=targets).model_dump(mode="json")
 
     def _train(self, n: int, child: str, model: str, fix, settings: TrainConfig | None = None, tag: str = "") -> dict:

@@ -55,7 +55,6 @@ def curate(run: str = RunOpt, scorecard: str | None = ScorecardOpt,
     from breakfix.config import CurateConfig, load_yaml
     from breakfix.curate.fix import curate as run_curation
     from breakfix.data import load_catalog
-    from breakfix.files import write_jsonl
     from breakfix.paths import home
 
     settings = load_yaml(config, CurateConfig, "curate") if config else CurateConfig(seed=seed)
@@ -68,22 +67,13 @@ def curate(run: str = RunOpt, scorecard: str | None = ScorecardOpt,
         judges = load_judges(home())
         with err.status("curating fix data (generating twins and retention answers)"):
             fix = run_curation(db, record.id, load_catalog(home()), target, judges, settings, card, home())
-        output.mkdir(parents=True, exist_ok=True)
-        write_jsonl(output / "sft.jsonl", [e.model_dump(mode="json") for e in fix.sft])
-        write_jsonl(output / "dpo.jsonl", [e.model_dump(mode="json") for e in fix.dpo])
-        if fix.probes:
-            write_jsonl(output / "probes.jsonl", [p.model_dump(mode="json") for p in fix.probes])
-        else:
-            (output / "probes.jsonl").unlink(missing_ok=True)  # not an earlier curation's
+        written = fix.write(output)
         manifest = {"run": record.id, "model": target.name, "fingerprint": target.fingerprint, "counts": fix.counts,
                     "notes": fix.notes, "config": settings.model_dump(), "targets": [v.model_dump(mode="json") for v in fix.ranking.targets]}
         (output / "manifest.json").write_text(json.dumps(manifest, indent=1))
         curate_run = db.create_run("curate", model=target.name, config={"redteam_run": record.id, **settings.model_dump()})
-        for kind, rows in (("sft", fix.sft), ("dpo", fix.dpo), ("probes", fix.probes)):
-            path = output / f"{kind}.jsonl"
-            if not rows and kind == "probes":
-                continue
-            db.add_dataset(curate_run, kind, path, hashlib.sha256(path.read_bytes()).hexdigest(), len(rows), fix.counts)
+        for kind, (path, n) in written.items():
+            db.add_dataset(curate_run, kind, path, hashlib.sha256(path.read_bytes()).hexdigest(), n, fix.counts)
         db.finish_run(curate_run)
     out.print(f"{len(fix.sft)} SFT examples ({', '.join(f'{k} {v}' for k, v in fix.counts.items() if ':' not in k)}), "
               f"{len(fix.dpo)} DPO pairs, {len(fix.probes)} probes, from {len(fix.ranking.targets)} targets -> {output}")

@@ -29,6 +29,7 @@ import random
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -40,6 +41,7 @@ from breakfix.converters import CONVERTERS, Chain
 from breakfix.curate.replies import safe_reply
 from breakfix.curate.vulnerabilities import Observation, Ranking, rank
 from breakfix.errors import InputError
+from breakfix.files import write_jsonl
 from breakfix.types import Conversation, Finding, GenerationConfig, JudgeInput, Message, Seed
 
 
@@ -86,6 +88,20 @@ class FixData(BaseModel):
     counts: dict[str, int] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
     ranking: Ranking
+
+    def write(self, folder: Path) -> dict[str, tuple[Path, int]]:
+        """`sft.jsonl`, `dpo.jsonl` and, when there are probes, `probes.jsonl` (an earlier
+        curation's is removed) into `folder`: each file written and its row count."""
+        folder.mkdir(parents=True, exist_ok=True)
+        written = {}
+        for kind, rows in (("sft", self.sft), ("dpo", self.dpo), ("probes", self.probes)):
+            path = folder / f"{kind}.jsonl"
+            if kind == "probes" and not rows:
+                path.unlink(missing_ok=True)
+                continue
+            write_jsonl(path, [r.model_dump(mode="json") for r in rows])
+            written[kind] = (path, len(rows))
+        return written
 
 
 def assistant(text: str) -> Message:
