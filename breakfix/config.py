@@ -167,6 +167,23 @@ class CurateConfig(_Strict):
         return list(dict.fromkeys(techniques))
 
 
+class GateConfig(_Strict):
+    """Refusal-gate candidates (targets/gate.py): the dev front-runner of a round with a probe on
+    its own hidden state that refuses what it reads as harmful, one candidate per flag rate."""
+
+    flag_rates: list[float] = Field(
+        default_factory=list, description="Shares of the fix split's benign requests the gate may flag (out of fold); "
+        "one gated candidate each. Empty: no gate.")
+    prompts: int = Field(800, ge=50, description="Fix-split requests the gate is fitted on.")
+
+    @field_validator("flag_rates")
+    @classmethod
+    def _rates(cls, rates: list[float]) -> list[float]:
+        if any(not 0 < r < 0.5 for r in rates):
+            raise ValueError("each flag rate lies strictly between 0 and 0.5")
+        return sorted({round(r, 3) for r in rates})
+
+
 class TrainConfig(_Strict):
     """Safety post-training: SFT, then DPO with the SFT result as reference. LoRA by default."""
 
@@ -198,6 +215,7 @@ class TrainConfig(_Strict):
         default_factory=list, description="Also candidates that take only part of the round's update: weight s is "
         "(1 - s)·start + s·(last stage's end), weight by weight (WiSE-FT-style; a dial from the model the round started "
         "from to the trained one, no training, a few seconds each). Needs the start as one model.safetensors.")
+    gate: GateConfig = Field(default_factory=lambda: GateConfig())
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="bf16 autocast on CPUs whose bf16 matmul measured fast (auto), or as given.")
     padding_free: bool = Field(True, description="SFT batches laid end to end without pad tokens (TRL's padding-free "

@@ -28,7 +28,7 @@ from pydantic import BaseModel
 
 from breakfix import bench, policy
 from breakfix.bench.scorecard import Scorecard
-from breakfix.config import CurateConfig, CycleConfig, TrainConfig
+from breakfix.config import CurateConfig, CycleConfig, GateConfig, TrainConfig
 from breakfix.errors import BreakfixError
 from breakfix.files import atomic_writer
 from breakfix.policy import Choice, Decision, Headline, gain_p, headline  # noqa: F401  (re-exported for older callers)
@@ -358,11 +358,48 @@ class Loop:
                 except BreakfixError as exc:
                     skipped.append(f"{c.name}: {exc}")
         loaded = {c.name: Scorecard.model_validate_json(Path(c.scorecard).read_text(encoding="utf-8")) for c in cards}
+        if trained.settings.gate.flag_rates and loaded:
+            front = self._choose(base, loaded, None).chosen
+            if front is not None:
+                for card in self._gated(n, child, next(c for c in trained.candidates if c.name == front),
+                                        trained.settings.gate, tag, skipped):
+                    cards.append(card)
+                    loaded[card.name] = Scorecard.model_validate_json(Path(card.scorecard).read_text(encoding="utf-8"))
         incumbent = ("current", self._incumbent(n, child, current, base)) if current else None
-        choice = policy.choose(base, loaded, self.config.guards, self.config.stop.harmful,
-                               self.config.select.over_refusal_weight, incumbent,
-                               self.config.select.vprr_confidence)
+        choice = self._choose(base, loaded, incumbent)
         return SelectOutput(choice=choice, cards=cards, skipped=skipped).model_dump(mode="json")
+
+    def _choose(self, base: Scorecard, cards: dict[str, Scorecard], incumbent) -> policy.Choice:
+        return policy.choose(base, cards, self.config.guards, self.config.stop.harmful,
+                             self.config.select.over_refusal_weight, incumbent, self.config.select.vprr_confidence)
+
+    def _gated(self, n: int, child: str, front: Candidate, settings: GateConfig, tag: str,
+               skipped: list[str]) -> list[SelectionCard]:
+        """The dev front-runner with a refusal gate fitted to it (train/gate.py) at each of
+        `train.gate.flag_rates`, scored on dev: more candidates for the same choice. Needs the
+        model in this process (not served)."""
+        from breakfix.targets.hf import HFTarget
+        from breakfix.train.gate import fit_gate, gate_data, gated_copy, refusal_texts
+
+        target = getattr(self.target(f"hf:{front.path}"), "target", None)
+        if self.config.serve or not isinstance(target, HFTarget):
+            skipped.append(f"{front.name}+gate: a refusal gate needs the model loaded in this process")
+            return []
+        with self.hooks.track("fitting a refusal gate") as update:
+            update(0, 1, front.name)
+            fit = fit_gate(target, gate_data(self.catalog, settings.prompts, self.config.seed + n), self.config.seed)
+        cards = []
+        for rate in settings.flag_rates:
+            name = f"{front.name}+gate@{rate:g}"
+            gate = fit.gate(rate, refusal_texts(self.config.seed))
+            folder = gated_copy(Path(front.path), gate, self.folder / f"round-{n}{tag}" / f"{front.name.replace('@', '-')}+gate-{rate:g}")
+            self.hooks.say(f"{name}: layer {gate.layer}, threshold {gate.threshold:.3f}; out of fold on fix it flags "
+                           f"{100 * gate.recall:.0f}% of harmful requests and {100 * gate.flag_rate:.1f}% of benign ones")
+            try:
+                cards.append(self.selection_card(n, child, f"{name}{tag}", f"hf:{folder}"))
+            except BreakfixError as exc:
+                skipped.append(f"{name}: {exc}")
+        return cards
 
 
 def _short(settings: CurateConfig) -> str:

@@ -231,3 +231,27 @@ def test_a_round_kept_because_a_guard_held_back_a_better_candidate_retries_rebal
     assert choice.kept and choice.held_back == ["over-refusal bound"] and "strict would, but breaks" in choice.why
     assert tries == ["", "-try2"] and not decision.promoted and decision.stop and model is None
     assert any("rebalanced after over-refusal bound" in a for a in decision.attempts)
+
+
+def test_a_refusal_gate_needs_the_model_in_this_process_and_is_skipped_with_a_note_otherwise(dev_loop):
+    from breakfix.config import GateConfig
+    from breakfix.cycle import SelectOutput
+
+    loop, made, _ = dev_loop
+    child = loop.store.begin_step(loop.run_id, 1, "select", kind="select", model="m").child_run_id
+    plan = trained("weak", "good")
+    plan.settings = plan.settings.model_copy(update={"gate": GateConfig(flag_rates=[0.05])})
+    out = SelectOutput.model_validate(loop._select(1, child, plan))
+    assert out.choice.chosen == "good" and [c.name for c in out.cards] == ["weak", "good"]
+    assert out.skipped == ["good+gate: a refusal gate needs the model loaded in this process"]
+
+
+def test_gate_flag_rates_are_shares_below_one_half():
+    from pydantic import ValidationError
+
+    from breakfix.config import GateConfig
+
+    assert GateConfig(flag_rates=[0.05, 0.02, 0.05]).flag_rates == [0.02, 0.05]
+    for bad in ([0.0], [0.5], [-0.1]):
+        with pytest.raises(ValidationError):
+            GateConfig(flag_rates=bad)

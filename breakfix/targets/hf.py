@@ -20,6 +20,7 @@ from typing import Any
 
 from breakfix.errors import TargetError
 from breakfix.targets.base import check_conversation, cut_at_stop, recorded_manifest, register_target, with_system
+from breakfix.targets.gate import load_gate, prompt_states
 from breakfix.targets.precision import resolve_dtype
 from breakfix.types import Conversation, GenerationConfig, Reply
 
@@ -73,11 +74,17 @@ class HFTarget:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self._eos = self._eos_ids()
         self.context = getattr(self.model.config, "max_position_embeddings", None) or 2048
+        self.gate = load_gate(path) if local else None  # a refusal gate saved beside the weights (targets/gate.py)
 
     @cached_property
     def fingerprint(self) -> str:
-        """What identifies these weights: the recorded hash of a breakfix-made checkpoint, else a
-        hash of the safetensors files (once per process)."""
+        """What identifies these weights (and the refusal gate beside them, if any): cached
+        replies of the ungated model are not the gated model's."""
+        weights = self._weights_fingerprint()
+        return f"{weights}+gate:{self.gate.digest()}" if self.gate else weights
+
+    def _weights_fingerprint(self) -> str:
+        """The recorded hash of a breakfix-made checkpoint, else a hash of the safetensors files."""
         path = Path(self.path)
         recorded = (recorded_manifest(path) or {}).get("weights_sha256") if path.is_dir() else None
         if recorded:
@@ -128,11 +135,29 @@ class HFTarget:
             if len(ids) > room:
                 replies[i] = Reply(finish_reason="error", prompt_tokens=len(ids),
                                    error=f"prompt of {len(ids)} tokens does not fit the context of {self.context}")
+        if self.gate is not None:
+            self._refuse_gated(encoded, replies)
         order = sorted((i for i, r in enumerate(replies) if r is None), key=lambda i: -len(encoded[i]))
         for salt, batch in enumerate(self._batches(order, encoded, config.max_new_tokens)):
             for i, reply in zip(batch, self._generate([encoded[i] for i in batch], config, salt)):
                 replies[i] = reply
         return replies  # type: ignore[return-value]
+
+    def gate_probability(self, encoded: Sequence[Sequence[int]]) -> list[float]:
+        """The gate's probability that each (encoded) request is one to refuse."""
+        if self.gate is None or not encoded:
+            return [0.0] * len(encoded)
+        states = prompt_states(self.model, self.tokenizer, encoded, [self.gate.layer], self.batch_tokens)
+        return self.gate.probability(states[:, 0]).tolist()
+
+    def _refuse_gated(self, encoded: list[list[int]], replies: list[Reply | None]) -> None:
+        """Our refusal for every request the gate reads at or above its threshold."""
+        live = [i for i, r in enumerate(replies) if r is None]
+        started = time.perf_counter()
+        for i, p in zip(live, self.gate_probability([encoded[i] for i in live])):
+            if p >= self.gate.threshold:
+                replies[i] = Reply(content=self.gate.reply(encoded[i]), finish_reason="stop", prompt_tokens=len(encoded[i]),
+                                   completion_tokens=0, latency_s=time.perf_counter() - started)
 
     def _batches(self, order: list[int], encoded: list[list[int]], new_tokens: int) -> list[list[int]]:
         """Longest first, cut so that rows x (longest prompt + new tokens) stays within
