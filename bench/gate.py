@@ -3,7 +3,8 @@ with one fitted to it (train/gate.py, on fix-split requests) at each flag rate.
 
 Prints the probe's out-of-fold recall per layer on fix, the seconds to fit, and per setting the
 harmful DR-1 on dev (direct, jailbreak-wrapped, multi-turn, pooled), VPRR on the dev look-alikes,
-helpfulness and capability; the ungated model is the baseline of the same run.
+helpfulness, capability (by log-likelihood) and how many dev capability questions the gate would
+refuse; the ungated model is the baseline of the same run.
 
     .venv/bin/python bench/gate.py [--model hf:PATH] [--rates 0.02,0.05,0.1] [--prompts 600]
                                  [--recipe recipes/quick.yaml]
@@ -32,7 +33,9 @@ def main() -> None:
     from breakfix.selection import score
     from breakfix.targets import load_target
     from breakfix.targets.base import local_path
+    from breakfix.targets.gate import prompt_states
     from breakfix.train.gate import fit_gate, gate_data, gated_copy, refusal_texts
+    from breakfix.types import GenerationConfig
 
     recipe = load_yaml(Path(args.recipe), CycleConfig)
     spec = args.model or recipe.model
@@ -48,6 +51,10 @@ def main() -> None:
     print("  out-of-fold recall of harmful requests at 3% of benign flagged, by layer: "
           + ", ".join(f"{layer}: {r:.2f}" for layer, r in fit.recall_by_layer.items()) + f" -> layer {fit.layer}", flush=True)
     rows = [("no gate", None, score(target, judges, catalog, recipe.select, recipe.seed, "bench-gate"))]
+    # Capability is scored by log-likelihood, which a gate does not touch: how many dev capability
+    # questions it would refuse if asked, at each flag rate.
+    questions = [target.encode(s.as_conversation(), GenerationConfig()) for s in catalog.select(kind="capability", split="dev")]
+    question_states = prompt_states(target.model, target.tokenizer, questions, [fit.layer])[:, 0]
     del target
     with tempfile.TemporaryDirectory(prefix="bench-gate-") as folder:
         for rate in rates:
@@ -68,7 +75,7 @@ def main() -> None:
     base_k, base_n = pooled(rows[0][2])
     base_vprr = rows[0][2].metric("over_refusal.vprr").estimate.value
     print(f"\n{'setting':24} {'fix recall':>10} {'direct':>7} {'jailbr.':>7} {'multi':>6} {'pooled':>7} {'ratio':>6} "
-          f"{'VPRR':>7} {'+pts':>5} {'helpful':>7} {'capab.':>6}")
+          f"{'VPRR':>7} {'+pts':>5} {'helpful':>7} {'capab.':>6} {'capab. gated':>12}")
     for name, gate, card in rows:
         k, n = pooled(card)
         vprr = card.metric("over_refusal.vprr").estimate.value
@@ -77,7 +84,8 @@ def main() -> None:
               f"{count(card, 'jailbreak.dr1'):>7} {count(card, 'harm_multi_turn.dr1'):>6} {100 * k / n:6.1f}% "
               f"{(k / n) / (base_k / base_n) if base_k else float('nan'):6.2f} {count(card, 'over_refusal.vprr'):>7} "
               f"{100 * (vprr - base_vprr):+5.1f} {count(card, 'capability.helpfulness'):>7} "
-              f"{'-' if capability is None else f'{100 * capability.estimate.value:.0f}%':>6}")
+              f"{'-' if capability is None else f'{100 * capability.estimate.value:.0f}%':>6} "
+              f"{'-' if gate is None else f'{int((gate.probability(question_states) >= gate.threshold).sum())}/{len(questions)}':>12}")
 
 
 if __name__ == "__main__":

@@ -172,8 +172,8 @@ class GateConfig(_Strict):
     its own hidden state that refuses what it reads as harmful, one candidate per flag rate."""
 
     flag_rates: list[float] = Field(
-        default_factory=list, description="Shares of the fix split's benign requests the gate may flag (out of fold); "
-        "one gated candidate each. Empty: no gate.")
+        default_factory=list, description="The most the gate may flag of the fix split's benign look-alikes (out of "
+        "fold); one gated candidate each. Empty: no gate.")
     prompts: int = Field(800, ge=50, description="Fix-split requests the gate is fitted on.")
 
     @field_validator("flag_rates")

@@ -5,7 +5,9 @@ promote it only when it keeps to the guards; stop early when the targets are met
 brings no significant gain. A round whose candidates all break a guard, or whose only
 candidates better on dev than the checkpoint it started from do, tries again, rebalanced, up to
 `curate.retries` times, then keeps the previous checkpoint; a round none of whose candidates
-does better on dev keeps the checkpoint it started from and stops. The rules themselves (guards,
+does better on dev keeps the checkpoint it started from and stops. With `train.gate`, the dev
+front-runner also competes with a refusal gate fitted to it (targets/gate.py, train/gate.py) at
+each flag rate. The rules themselves (guards,
 choice, stopping, rebalancing) live in `breakfix.policy`.
 
 Every phase is a step in the store: it runs once, writes its records into a child run named
@@ -359,15 +361,27 @@ class Loop:
                     skipped.append(f"{c.name}: {exc}")
         loaded = {c.name: Scorecard.model_validate_json(Path(c.scorecard).read_text(encoding="utf-8")) for c in cards}
         if trained.settings.gate.flag_rates and loaded:
-            front = self._choose(base, loaded, None).chosen
+            front = self._choose(base, loaded, None).chosen  # a card's name: the candidate's and the try's tag
             if front is not None:
-                for card in self._gated(n, child, next(c for c in trained.candidates if c.name == front),
-                                        trained.settings.gate, tag, skipped):
+                by_card = {f"{c.name}{tag}": c for c in trained.candidates}
+                for card in self._gated(n, child, by_card[front], trained.settings.gate, tag, skipped):
                     cards.append(card)
                     loaded[card.name] = Scorecard.model_validate_json(Path(card.scorecard).read_text(encoding="utf-8"))
         incumbent = ("current", self._incumbent(n, child, current, base)) if current else None
         choice = self._choose(base, loaded, incumbent)
         return SelectOutput(choice=choice, cards=cards, skipped=skipped).model_dump(mode="json")
+
+    def _record_gated(self, n: int, tag: str, name: str, front: Candidate, folder: Path, gate) -> None:
+        """The gated model in the registry beside the round's checkpoints (the ledger's lineage),
+        a child of the checkpoint it gates."""
+        train = self.store.step(self.run_id, n, f"train{tag}")
+        if train is None or not train.child_run_id:
+            return
+        parent = next((c["id"] for c in self.store.checkpoints(train.child_run_id) if c["path"] == front.path), None)
+        self.store.add_checkpoint(train.child_run_id, folder, front.weights_sha256, {
+            "stage": "gate", "name": name, "round": n, "gates": front.path,
+            "gate": {"digest": gate.digest(), "layer": gate.layer, "threshold": gate.threshold,
+                     "flag_rate": gate.flag_rate, "recall": gate.recall, "fitted": gate.fitted}}, parent_id=parent)
 
     def _choose(self, base: Scorecard, cards: dict[str, Scorecard], incumbent) -> policy.Choice:
         return policy.choose(base, cards, self.config.guards, self.config.stop.harmful,
@@ -379,26 +393,41 @@ class Loop:
         `train.gate.flag_rates`, scored on dev: more candidates for the same choice. Needs the
         model in this process (not served)."""
         from breakfix.targets.hf import HFTarget
-        from breakfix.train.gate import fit_gate, gate_data, gated_copy, refusal_texts
+        from breakfix.train.gate import GateFit, fit_gate, gate_data, gated_copy, refusal_texts
 
-        target = getattr(self.target(f"hf:{front.path}"), "target", None)
-        if self.config.serve or not isinstance(target, HFTarget):
-            skipped.append(f"{front.name}+gate: a refusal gate needs the model loaded in this process")
+        if self.config.serve:
+            skipped.append(f"{front.name}+gate: a refusal gate needs the model loaded in this process, not served")
             return []
-        with self.hooks.track("fitting a refusal gate") as update:
-            update(0, 1, front.name)
-            fit = fit_gate(target, gate_data(self.catalog, settings.prompts, self.config.seed + n), self.config.seed)
+        round_folder = self.folder / f"round-{n}{tag}"
+        saved = round_folder / f"{front.name.replace('@', '-')}.gate-fit.json"
+        key = {"weights_sha256": front.weights_sha256, "prompts": settings.prompts, "seed": self.config.seed + n}
+        fit = GateFit.model_validate_json(saved.read_text(encoding="utf-8")) if saved.is_file() else None
+        if fit is None or fit.key != key:  # a resumed select step reads its fit back, the same gate
+            target = getattr(self.target(f"hf:{front.path}"), "target", None)
+            if not isinstance(target, HFTarget):
+                skipped.append(f"{front.name}+gate: a refusal gate needs a local Hugging Face model")
+                return []
+            with self.hooks.track("fitting a refusal gate") as update:
+                update(0, 1, front.name)
+                fit = fit_gate(target, gate_data(self.catalog, settings.prompts, key["seed"]), self.config.seed)
+            fit = fit.model_copy(update={"key": key})
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_writer(saved) as handle:
+                handle.write(fit.model_dump_json())
         cards = []
         for rate in settings.flag_rates:
             name = f"{front.name}+gate@{rate:g}"
             gate = fit.gate(rate, refusal_texts(self.config.seed))
-            folder = gated_copy(Path(front.path), gate, self.folder / f"round-{n}{tag}" / f"{front.name.replace('@', '-')}+gate-{rate:g}")
+            folder = gated_copy(Path(front.path), gate, round_folder / f"{front.name.replace('@', '-')}+gate-{rate:g}")
             self.hooks.say(f"{name}: layer {gate.layer}, threshold {gate.threshold:.3f}; out of fold on fix it flags "
-                           f"{100 * gate.recall:.0f}% of harmful requests and {100 * gate.flag_rate:.1f}% of benign ones")
+                           f"{100 * gate.recall:.0f}% of harmful requests and {100 * gate.flag_rate:.1f}% of benign "
+                           f"look-alikes")
             try:
                 cards.append(self.selection_card(n, child, f"{name}{tag}", f"hf:{folder}"))
             except BreakfixError as exc:
                 skipped.append(f"{name}: {exc}")
+                continue
+            self._record_gated(n, tag, name, front, folder, gate)
         return cards
 
 

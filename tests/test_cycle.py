@@ -243,7 +243,11 @@ def test_a_refusal_gate_needs_the_model_in_this_process_and_is_skipped_with_a_no
     plan.settings = plan.settings.model_copy(update={"gate": GateConfig(flag_rates=[0.05])})
     out = SelectOutput.model_validate(loop._select(1, child, plan))
     assert out.choice.chosen == "good" and [c.name for c in out.cards] == ["weak", "good"]
-    assert out.skipped == ["good+gate: a refusal gate needs the model loaded in this process"]
+    assert out.skipped == ["good+gate: a refusal gate needs a local Hugging Face model"]
+    # A retry's cards carry its tag; the front-runner is still found among the candidates.
+    child = loop.store.begin_step(loop.run_id, 1, "select-try2", kind="select", model="m").child_run_id
+    out = SelectOutput.model_validate(loop._select(1, child, plan, tag="-try2"))
+    assert out.choice.chosen == "good-try2" and out.skipped == ["good+gate: a refusal gate needs a local Hugging Face model"]
 
 
 def test_gate_flag_rates_are_shares_below_one_half():

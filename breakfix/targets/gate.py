@@ -1,17 +1,19 @@
 """A refusal gate: the model's own reading of a request, turned into a refusal where it reads harmful.
 
-A linear probe on SmolLM2-135M's hidden state at the last prompt token tells dev-split harmful
-requests from their benign look-alikes far better than the model's behaviour does (92% at layer
-18 on dev, where a round of SFT and DPO raises refusal of both about alike): the model
-represents the difference, training at this size does not make it act on it. The gate acts on
-it: a logistic regression over one layer's state (fitted by `breakfix.train.gate` on fix-split
-requests), and, for a request it puts at or above its threshold, one of our refusal texts
-instead of a generated reply. It is conditional activation steering in its simplest form
-(Lee et al., arXiv 2409.05907: condition on a direction in the prompt's state, then refuse).
+A linear probe on SmolLM2-135M's hidden state at the last prompt token tells harmful requests
+from their benign look-alikes better than the model's behaviour does (bench/gate.py prints the
+probe's out-of-fold figures per layer and the gated model's on dev), while a round of SFT and
+DPO at this size raises refusal of both about alike: the model represents the difference,
+training does not make it act on it. The gate acts on it: a logistic regression over one
+layer's state (fitted by `breakfix.train.gate` on fix-split requests), and, for a request it
+puts at or above its threshold, one of our refusal texts instead of a generated reply. It is
+conditional activation steering in its simplest form (Lee et al., arXiv 2409.05907: condition on
+a direction in the prompt's state, then refuse).
 
 It lives beside the weights as `gate.json` and `HFTarget` applies it, so every breakfix stage
-(eval, red team, chat, serve) sees the gated model. A runtime that loads only the weights does
-not: the gate is one dot product at one layer, and its file says how to apply it.
+that loads the model in process (eval, red team, chat, serve) sees the gated model. A runtime
+that loads only the weights does not, nor does a recipe's `serve:` command (vLLM, Ollama): the
+gate is one dot product at one layer, and its file says how to apply it.
 """
 
 from __future__ import annotations
@@ -74,9 +76,10 @@ def prompt_states(model, tokenizer, encoded: Sequence[Sequence[int]], layers: Se
         rows = max(1, min(64, batch_tokens // max(1, len(encoded[order[start]]))))
         batch = order[start:start + rows]
         start += rows
-        enc = tokenizer.pad({"input_ids": [list(encoded[i]) for i in batch]}, return_tensors="pt").to(model.device)
-        with torch.inference_mode():
-            hidden = model(**enc, output_hidden_states=True).hidden_states
+        enc = tokenizer.pad({"input_ids": [list(encoded[i]) for i in batch]}, padding_side="left",
+                            return_tensors="pt").to(model.device)
+        with torch.inference_mode():  # left-padded: every row's last position is its last prompt token
+            hidden = model(**enc, output_hidden_states=True, logits_to_keep=1).hidden_states
         for k, i in enumerate(batch):
             out[i] = torch.stack([hidden[layer][k, -1] for layer in layers]).float().cpu().numpy()
     return out

@@ -71,8 +71,15 @@ class LaunchedServer:
 
 
 def served_name(spec: str) -> str:
-    """A name that changes with the weights: a checkpoint's manifest hash, else the spec."""
+    """A name that changes with the weights (a checkpoint's manifest hash, else the spec) and
+    with a refusal gate beside them: replies cached under one are never the other's. Whether the
+    server applies the gate is the server's: `breakfix serve` does, vLLM or Ollama do not."""
     from breakfix.targets.base import recorded_manifest
+    from breakfix.targets.gate import load_gate
 
-    identity = (recorded_manifest(spec.removeprefix("hf:")) or {}).get("weights_sha256") or spec
+    folder = spec.removeprefix("hf:")
+    identity = (recorded_manifest(folder) or {}).get("weights_sha256") or spec
+    gate = load_gate(folder) if Path(folder).is_dir() else None
+    if gate is not None:
+        identity += f"+gate:{gate.digest()}"
     return "breakfix-" + hashlib.sha256(identity.encode()).hexdigest()[:12]

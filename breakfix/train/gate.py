@@ -4,13 +4,16 @@ Harmful requests of every category, asked directly and inside the fix split's ja
 against benign look-alikes asked the same two ways (the same shapes, so the wrapper is no cue),
 plain instructions and capability questions. The layer is the one whose states separate them
 best out of fold (5 folds, grouped by family so a request's variants stay together); the
-threshold is set out of fold too, so that the gate flags `flag_rate` of the benign requests.
+threshold is set out of fold too, so that the gate flags at most `flag_rate` of the benign
+look-alikes (the requests VPRR counts; plain instructions are easier and would dilute it).
 Dev and eval are never read: the loop chooses between flag rates on dev.
 """
 
 from __future__ import annotations
 
+import os
 import random
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,11 +27,18 @@ LAYERS = (0.4, 0.5, 0.6, 0.7, 0.8)  # the depths tried, as shares of the model's
 C = 0.1                              # the probe's inverse regularisation
 
 
+LOOK_ALIKES = ("benign", "benign wrapped")
+
+
 class GateData(BaseModel):
     conversations: list[Conversation]
     harmful: list[bool]
     groups: list[str]
-    kinds: dict[str, int]
+    kind: list[str]               # harmful, harmful wrapped, benign, benign wrapped, instruction
+
+    @property
+    def kinds(self) -> dict[str, int]:
+        return dict(Counter(self.kind))
 
 
 def gate_data(catalog, size: int, seed: int) -> GateData:
@@ -50,13 +60,11 @@ def gate_data(catalog, size: int, seed: int) -> GateData:
         rows.append((prompt or s.as_conversation(), True, s.family or s.id, "harmful wrapped" if prompt else "harmful"))
     for k, s in enumerate(benign[:side]):
         prompt = _benign_prompt(s, "template", env, rng) if k < wrapped else s.as_conversation()
-        rows.append((prompt, False, s.family or s.id, "benign wrapped" if k < wrapped else "benign"))
+        plain_ask = len(prompt) == 1 and prompt[0].content == s.text
+        rows.append((prompt, False, s.family or s.id, "benign" if plain_ask else "benign wrapped"))
     rows += [(s.as_conversation(), False, s.family or s.id, "instruction") for s in plain[:size - 2 * side]]
-    kinds: dict[str, int] = {}
-    for *_, kind in rows:
-        kinds[kind] = kinds.get(kind, 0) + 1
     return GateData(conversations=[r[0] for r in rows], harmful=[r[1] for r in rows], groups=[r[2] for r in rows],
-                    kinds=kinds)
+                    kind=[r[3] for r in rows])
 
 
 class GateFit(BaseModel):
@@ -68,15 +76,24 @@ class GateFit(BaseModel):
     bias: float
     held_out: list[float]
     harmful: list[bool]
+    look_alike: list[bool]        # the rows the flag rate is set on
     kinds: dict[str, int]
     recall_by_layer: dict[int, float]
+    key: dict = {}                # what it was fitted to (the loop reads a fit back only for the same key)
 
     def gate(self, flag_rate: float, replies: Sequence[str]) -> Gate:
         p, y = np.asarray(self.held_out), np.asarray(self.harmful)
-        threshold = float(np.quantile(p[~y], 1 - flag_rate))
+        threshold = _threshold(p[np.asarray(self.look_alike)], flag_rate)
         return Gate(layer=self.layer, weights=self.weights, bias=self.bias, threshold=threshold,
-                    flag_rate=float((p[~y] >= threshold).mean()), recall=float((p[y] >= threshold).mean()),
-                    replies=list(replies), fitted=self.kinds)
+                    flag_rate=float((p[np.asarray(self.look_alike)] >= threshold).mean()),
+                    recall=float((p[y] >= threshold).mean()), replies=list(replies), fitted=self.kinds)
+
+
+def _threshold(benign: np.ndarray, flag_rate: float) -> float:
+    """The lowest threshold at which at most `flag_rate` of `benign` reach it (p >= threshold)."""
+    ranked = np.sort(benign)[::-1]
+    allowed = int(np.floor(flag_rate * len(ranked) + 1e-9))
+    return float(np.nextafter(ranked[allowed], np.inf)) if allowed < len(ranked) else 0.0
 
 
 def fit_gate(target, data: GateData, seed: int = 0, folds: int = 5) -> GateFit:
@@ -90,7 +107,7 @@ def fit_gate(target, data: GateData, seed: int = 0, folds: int = 5) -> GateFit:
     n_layers = target.model.config.num_hidden_layers
     layers = sorted({max(1, min(n_layers, round(share * n_layers))) for share in LAYERS})
     states = prompt_states(target.model, target.tokenizer, encoded, layers, target.batch_tokens)
-    y = np.asarray(data.harmful)
+    y, look_alike = np.asarray(data.harmful), np.asarray([k in LOOK_ALIKES for k in data.kind])
     splits = list(GroupKFold(folds).split(states, y, data.groups))
     best, recall = None, {}
     for j, layer in enumerate(layers):
@@ -98,13 +115,14 @@ def fit_gate(target, data: GateData, seed: int = 0, folds: int = 5) -> GateFit:
         for train, test in splits:
             held_out[test] = LogisticRegression(C=C, max_iter=3000).fit(states[train, j], y[train]).predict_proba(
                 states[test, j])[:, 1]
-        recall[layer] = float((held_out[y] > np.quantile(held_out[~y], 0.97)).mean())
+        recall[layer] = float((held_out[y] >= _threshold(held_out[look_alike], 0.03)).mean())
         if best is None or recall[layer] > recall[best[1]]:
             best = (j, layer, held_out)
     j, layer, held_out = best
     probe = LogisticRegression(C=C, max_iter=3000).fit(states[:, j], y)
     return GateFit(layer=layer, weights=probe.coef_[0].astype(float).tolist(), bias=float(probe.intercept_[0]),
-                   held_out=held_out.tolist(), harmful=y.tolist(), kinds=data.kinds, recall_by_layer=recall)
+                   held_out=held_out.tolist(), harmful=y.tolist(), look_alike=look_alike.tolist(), kinds=data.kinds,
+                   recall_by_layer=recall)
 
 
 def refusal_texts(seed: int, n: int = 12) -> list[str]:
@@ -112,8 +130,12 @@ def refusal_texts(seed: int, n: int = 12) -> list[str]:
     know the category)."""
     from breakfix.curate.replies import safe_reply
 
-    rng = random.Random(seed)
-    return sorted({safe_reply("general", rng)[0] for _ in range(4 * n)})[:n]
+    rng, texts = random.Random(seed), []
+    while len(texts) < n:
+        text = safe_reply("general", rng)[0]
+        if text not in texts:
+            texts.append(text)
+    return texts
 
 
 def gated_copy(model: Path, gate: Gate, out: Path) -> Path:
@@ -127,17 +149,18 @@ def gated_copy(model: Path, gate: Gate, out: Path) -> Path:
     from breakfix.train.trainer import MANIFEST
 
     existing = load_gate(out) if out.is_dir() else None
-    if existing is not None and existing.digest() == gate.digest() and (out / MANIFEST).is_file():
+    if existing is not None and existing.digest() == gate.digest() and (out / MANIFEST).is_file() \
+            and json.loads((out / MANIFEST).read_text()).get("parent") == str(model):
         return out
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for f in model.iterdir():
-        if f.is_file() and f.name not in (GATE_FILE, MANIFEST):
-            (tmp / f.name).symlink_to(f.resolve())
+        if f.is_file() and f.name not in (GATE_FILE, MANIFEST):  # relative links: the run folder can move
+            (tmp / f.name).symlink_to(os.path.relpath(f.resolve(), out.parent.resolve() / out.name))
     gate.write(tmp)
     manifest = json.loads((model / MANIFEST).read_text()) if (model / MANIFEST).is_file() else {}
-    manifest.update(path=str(out), parent=str(model), candidate=True,
+    manifest.update(stage="gate", path=str(out), parent=str(model), candidate=True,
                     gate={"threshold": gate.threshold, "flag_rate": gate.flag_rate, "layer": gate.layer,
                           "digest": gate.digest()})
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))  # last: it marks completion

@@ -23,6 +23,7 @@ from breakfix.assets import sha256_file
 from breakfix.config import TrainConfig
 from breakfix.errors import BreakfixError
 from breakfix.files import write_jsonl
+from breakfix.targets.gate import GATE_FILE
 from breakfix.train.trainer import MANIFEST, NonFiniteLoss, StageResult, complete, dpo, sft
 
 StageProgress = Callable[[str, int, int, float | None], None]  # stage, step, total, loss
@@ -161,7 +162,7 @@ def blend(first: End, second: End, weight: float, out: Path, kind: str = "blend"
     tmp = out.with_name(f".{out.name}.tmp")  # one process blends (the main one): a fixed name, cleared first
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        shutil.copytree(second.path, tmp, ignore=shutil.ignore_patterns("model.safetensors", MANIFEST))
+        shutil.copytree(second.path, tmp, ignore=shutil.ignore_patterns("model.safetensors", MANIFEST, GATE_FILE))
         save_file(b, tmp / "model.safetensors", metadata={"format": "pt"})
         manifest = {"stage": kind, "candidate": True, "path": str(out), "parent": first.path,
                     "blend": {"weight": weight, "ends": ends}, "weights_sha256": sha256_file(tmp / "model.safetensors"),

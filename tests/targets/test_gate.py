@@ -71,3 +71,34 @@ def test_the_gate_reads_the_state_at_the_prompts_last_token_whatever_the_padding
     alone = prompt_states(smol.model, smol.tokenizer, [short], [6])
     batched = prompt_states(smol.model, smol.tokenizer, [long, short], [6])
     assert np.allclose(alone[0], batched[1], atol=0.05 * np.abs(alone[0]).max())
+
+
+@pytest.mark.slow
+def test_flagged_unflagged_and_too_long_requests_each_keep_their_place_in_one_batch(smol, monkeypatch):
+    """Flagged requests get the gate's refusal, a prompt beyond the context its error, the rest
+    a generated reply, each at its own index."""
+    monkeypatch.setattr(smol, "gate", gate(threshold=0.5))
+    config = GenerationConfig(max_new_tokens=8)
+    prompts = [user("What is the capital of France?"), user("word " * 9000), user("Write a haiku about autumn rain."),
+               user("Explain recursion to a child.")]
+    flagged = {tuple(smol.encode(prompts[k], config)) for k in (0, 3)}
+    monkeypatch.setattr(smol, "gate_probability", lambda encoded: [0.9 if tuple(ids) in flagged else 0.1 for ids in encoded])
+    replies = smol.chat(prompts, config)
+    assert replies[1].error and "context" in replies[1].error
+    assert all(replies[k].content in smol.gate.replies and replies[k].completion_tokens == 0 for k in (0, 3))
+    assert replies[2].ok and replies[2].completion_tokens > 0 and replies[2].content not in smol.gate.replies
+
+
+def test_a_served_gated_folder_has_a_name_of_its_own(tmp_path):
+    """Replies cached under a server's model name must not cross between gated and ungated."""
+    import json
+
+    from breakfix.targets.launched import served_name
+    from breakfix.train.trainer import MANIFEST
+
+    (tmp_path / MANIFEST).write_text(json.dumps({"weights_sha256": "abc"}))
+    ungated = served_name(f"hf:{tmp_path}")
+    gate(0.7, hidden=4).write(tmp_path)
+    first = served_name(f"hf:{tmp_path}")
+    gate(0.8, hidden=4).write(tmp_path)
+    assert len({ungated, first, served_name(f"hf:{tmp_path}")}) == 3

@@ -2,6 +2,8 @@
 out of fold, and its folder links the weights rather than copying them."""
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +22,7 @@ def test_gate_data_mixes_harmful_look_alike_and_plain_requests_from_the_fix_spli
 
     data = gate_data(catalog, 200, seed=0)
     assert data.kinds == {"harmful": 60, "harmful wrapped": 20, "benign": 60, "benign wrapped": 20, "instruction": 40}
+    assert all((k.startswith("harmful")) == h for k, h in zip(data.kind, data.harmful))
     assert sum(data.harmful) == 80 and len(data.conversations) == len(data.groups) == 200
     not_fix = {s.text for s in catalog.seeds if s.split != "fix"}
     assert not any(c[-1].content in not_fix for c in data.conversations)
@@ -28,19 +31,21 @@ def test_gate_data_mixes_harmful_look_alike_and_plain_requests_from_the_fix_spli
     assert gate_data(catalog, 200, seed=0) == data and gate_data(catalog, 200, seed=1) != data
 
 
-def test_a_fit_sets_its_threshold_out_of_fold_at_the_flag_rate_asked():
+def test_a_fit_sets_its_threshold_out_of_fold_on_the_look_alikes_at_the_flag_rate_asked():
     from breakfix.train.gate import GateFit
 
     rng = np.random.default_rng(0)
-    harmful = [True] * 50 + [False] * 150
-    held_out = np.r_[rng.uniform(0.4, 1.0, 50), rng.uniform(0.0, 0.6, 150)].tolist()
-    fit = GateFit(layer=3, weights=[0.1, 0.2], bias=0.0, held_out=held_out, harmful=harmful, kinds={},
-                  recall_by_layer={3: 0.5})
+    held_out = np.r_[rng.uniform(0.4, 1.0, 50), rng.uniform(0.0, 0.6, 150), np.full(40, 0.99)]
+    harmful = [True] * 50 + [False] * 190
+    look_alike = [False] * 50 + [True] * 150 + [False] * 40  # the last 40: instructions the probe happens to flag
+    fit = GateFit(layer=3, weights=[0.1, 0.2], bias=0.0, held_out=held_out.tolist(), harmful=harmful,
+                  look_alike=look_alike, kinds={}, recall_by_layer={3: 0.5})
+    benign = held_out[50:200]
     for rate in (0.02, 0.1):
         gate = fit.gate(rate, ["No."])
-        benign = np.array(held_out)[50:]
-        assert gate.flag_rate == pytest.approx((benign >= gate.threshold).mean()) and gate.flag_rate <= rate + 1 / 150
-        assert gate.recall == pytest.approx((np.array(held_out)[:50] >= gate.threshold).mean())
+        flagged = int((benign >= gate.threshold).sum())
+        assert flagged <= rate * 150 and (benign >= benign[benign < gate.threshold].max()).sum() > rate * 150
+        assert gate.flag_rate == flagged / 150 and gate.recall == (held_out[:50] >= gate.threshold).mean()
     assert fit.gate(0.02, ["No."]).threshold > fit.gate(0.1, ["No."]).threshold
 
 
@@ -54,13 +59,15 @@ def test_gated_copy_links_the_weights_writes_the_gate_and_replaces_only_a_differ
     (model / "model.safetensors").write_bytes(b"weights")
     (model / MANIFEST).write_text(json.dumps({"weights_sha256": "abc", "stage": "dpo"}))
     gate = Gate(layer=2, weights=[1.0], bias=0.0, threshold=0.9, flag_rate=0.02, recall=0.7, replies=["No."])
-    out = gated_copy(model, gate, tmp_path / "dpo+gate")
-    assert (out / "model.safetensors").is_symlink() and (out / "model.safetensors").read_bytes() == b"weights"
+    out = gated_copy(model, gate, tmp_path / "run" / "dpo+gate")
+    link = out / "model.safetensors"
+    assert link.is_symlink() and not Path(os.readlink(link)).is_absolute() and link.read_bytes() == b"weights"
     manifest = json.loads((out / MANIFEST).read_text())
-    assert manifest["weights_sha256"] == "abc" and manifest["gate"]["digest"] == gate.digest() and load_gate(out) == gate
+    assert manifest["weights_sha256"] == "abc" and manifest["stage"] == "gate" and manifest["parent"] == str(model)
+    assert manifest["gate"]["digest"] == gate.digest() and load_gate(out) == gate
     assert load_gate(model) is None  # the ungated model stays ungated
-    stamp = (out / MANIFEST).stat().st_mtime_ns
-    assert gated_copy(model, gate, out) == out and (out / MANIFEST).stat().st_mtime_ns == stamp
+    inode = out.stat().st_ino
+    assert gated_copy(model, gate, out) == out and out.stat().st_ino == inode  # kept, not rewritten
     other = gate.model_copy(update={"threshold": 0.5})
     gated_copy(model, other, out)
     assert load_gate(out) == other
@@ -74,7 +81,7 @@ def test_a_gate_fitted_to_the_real_model_flags_a_blatant_harmful_request_and_not
     fit = fit_gate(smol, gate_data(catalog, 160, seed=0))
     assert fit.layer in fit.recall_by_layer and fit.recall_by_layer[fit.layer] == max(fit.recall_by_layer.values())
     gate = fit.gate(0.1, refusal_texts(0))
-    assert gate.recall > 0.3 and gate.replies and all("can" in r or "n't" in r or "pass" in r or "No" in r for r in gate.replies[:1])
+    assert gate.recall > 0.3 and gate.flag_rate <= 0.1 and len(set(gate.replies)) == 12
     from breakfix.targets.gate import prompt_states
 
     config = GenerationConfig()
