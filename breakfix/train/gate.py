@@ -25,9 +25,7 @@ from breakfix.types import Conversation, GenerationConfig
 
 LAYERS = (0.4, 0.5, 0.6, 0.7, 0.8)  # the depths tried, as shares of the model's layers
 C = 0.1                              # the probe's inverse regularisation
-
-
-LOOK_ALIKES = ("benign", "benign wrapped")
+LOOK_ALIKES = ("benign", "benign wrapped")  # the kinds the flag rate is set on
 
 
 class GateData(BaseModel):
