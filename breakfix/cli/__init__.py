@@ -85,6 +85,7 @@ def _register() -> None:
     app.command("vulns")(fix.vulns)
     app.command("curate")(fix.curate)
     app.command("train")(fix.train)
+    app.command("gate")(fix.gate)
     app.command("run")(loop.run)
     app.command("report")(loop.report)
     app.command("list")(list_)

@@ -150,6 +150,41 @@ def train(base: str = typer.Option("smollm2-135m", "--base", help="The model to 
     out.print(f"checkpoint: {result.model} (run {run_id})")
 
 
+def gate(model: str = typer.Option(..., "--model", help="The model to gate: a local Hugging Face model string "
+                                   "(hf:PATH or an embedded name)."),
+         rates: str = typer.Option("0.01", "--rate", help="The most the gate may flag of the fix split's benign "
+                                   "look-alikes, out of fold; several as 0.01,0.03 (one folder each)."),
+         output: Path = typer.Option(..., "--out", "-o", help="Folder for the gated model(s): gate-RATE/ each."),
+         prompts: int = typer.Option(600, "--prompts", min=50, help="Fix-split requests to fit on."),
+         seed: int = typer.Option(0)) -> None:
+    """Fit a refusal gate to a model (a probe on its own hidden state that refuses what it reads as
+    harmful; fix-split requests only) and write the gated model beside a link to its weights:
+    what the loop does to each round's front-runner (`train.gate`)."""
+    from breakfix.config import GateConfig
+    from breakfix.data import load_catalog
+    from breakfix.paths import home
+    from breakfix.targets.base import local_path
+    from breakfix.targets.hf import HFTarget
+    from breakfix.train.gate import fit_gate, gate_data, gated_copy, refusal_texts
+
+    try:
+        flag_rates = GateConfig(flag_rates=[float(r) for r in rates.split(",")], prompts=prompts).flag_rates
+    except ValueError as exc:  # pydantic's ValidationError is one
+        raise InputError(f"--rate {rates}: each is a share between 0 and 0.5, e.g. 0.01 or 0.01,0.03") from exc
+    target = load(model)
+    if not isinstance(target, HFTarget):
+        raise InputError(f"{model}: a refusal gate needs a local Hugging Face model (hf:PATH or an embedded name)")
+    err.print(f"fitting a refusal gate to {model} on {prompts} fix-split requests")
+    fit = fit_gate(target, gate_data(load_catalog(home()), prompts, seed), seed)
+    out.print("out-of-fold recall of harmful requests at 3% of look-alikes flagged, by layer: "
+              + ", ".join(f"{layer}: {r:.2f}" for layer, r in fit.recall_by_layer.items()) + f" -> layer {fit.layer}")
+    for rate in flag_rates:
+        g = fit.gate(rate, refusal_texts(seed))
+        folder = gated_copy(local_path(model), g, output / f"gate-{rate:g}")
+        out.print(f"gate@{rate:g}: threshold {g.threshold:.3f}; out of fold on fix it flags {100 * g.recall:.0f}% of "
+                  f"harmful requests and {100 * g.flag_rate:.1f}% of benign look-alikes -> hf:{folder}")
+
+
 def _bar():
     from contextlib import contextmanager
 
