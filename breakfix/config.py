@@ -174,7 +174,7 @@ class GateConfig(_Strict):
     flag_rates: list[float] = Field(
         default_factory=list, description="The most the gate may flag of the fix split's benign look-alikes (out of "
         "fold); one gated candidate each. Empty: no gate.")
-    prompts: int = Field(800, ge=50, description="Fix-split requests the gate is fitted on.")
+    prompts: int = Field(600, ge=50, description="Fix-split requests the gate is fitted on.")
 
     @field_validator("flag_rates")
     @classmethod
