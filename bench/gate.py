@@ -48,7 +48,7 @@ def main() -> None:
     fit = fit_gate(target, gate_data(catalog, size, recipe.seed), recipe.seed)
     fitted = time.perf_counter() - started
     print(f"{spec}: gate fitted on {size} fix-split requests {fit.kinds} in {fitted:.0f} s", flush=True)
-    print("  out-of-fold recall of harmful requests at 3% of benign flagged, by layer: "
+    print("  out-of-fold recall of harmful requests at 3% of look-alikes flagged, by layer: "
           + ", ".join(f"{layer}: {r:.2f}" for layer, r in fit.recall_by_layer.items()) + f" -> layer {fit.layer}", flush=True)
     rows = [("no gate", None, score(target, judges, catalog, recipe.select, recipe.seed, "bench-gate"))]
     # Capability is scored by log-likelihood, which a gate does not touch: how many dev capability

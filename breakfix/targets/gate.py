@@ -37,7 +37,7 @@ class Gate(BaseModel):
     weights: list[float]
     bias: float
     threshold: float
-    flag_rate: float              # share of the fix split's benign requests it flagged out of fold
+    flag_rate: float              # share of the fix split's benign look-alikes it flagged out of fold
     recall: float                 # share of the fix split's harmful requests it flagged out of fold
     replies: list[str]            # our refusal texts, one chosen per request by its hash
     fitted: dict[str, int] = {}   # requests of each kind it was fitted on
