@@ -174,7 +174,11 @@ class GateConfig(_Strict):
     flag_rates: list[float] = Field(
         default_factory=list, description="The most the gate may flag of the fix split's benign look-alikes (out of "
         "fold); one gated candidate each. Empty: no gate.")
-    prompts: int = Field(600, ge=50, description="Fix-split requests the gate is fitted on.")
+    prompts: int = Field(3000, ge=50, description="Fix-split requests the gate is fitted on.")
+    gentlest: bool = Field(
+        True, description="Also gate the candidate within the guards that over-refuses least on dev (lowest VPRR, then "
+        "harm): a gate cuts harm, not over-refusal, so a lightly trained model under a gate can beat the front-runner "
+        "under one.")
 
     @field_validator("flag_rates")
     @classmethod

@@ -361,9 +361,8 @@ class Loop:
                     skipped.append(f"{c.name}: {exc}")
         loaded = {c.name: Scorecard.model_validate_json(Path(c.scorecard).read_text(encoding="utf-8")) for c in cards}
         if trained.settings.gate.flag_rates and loaded:
-            front = self._choose(base, loaded, None).chosen  # a card's name: the candidate's and the try's tag
-            if front is not None:
-                by_card = {f"{c.name}{tag}": c for c in trained.candidates}
+            by_card = {f"{c.name}{tag}": c for c in trained.candidates}
+            for front in _to_gate(self._choose(base, loaded, None), trained.settings.gate.gentlest):
                 for card in self._gated(n, child, by_card[front], trained.settings.gate, tag, skipped):
                     cards.append(card)
                     loaded[card.name] = Scorecard.model_validate_json(Path(card.scorecard).read_text(encoding="utf-8"))
@@ -380,7 +379,7 @@ class Loop:
         parent = next((c["id"] for c in self.store.checkpoints(train.child_run_id) if c["path"] == front.path), None)
         self.store.add_checkpoint(train.child_run_id, folder, front.weights_sha256, {
             "stage": "gate", "name": name, "round": n, "gates": front.path,
-            "gate": {"digest": gate.digest(), "layer": gate.layer, "threshold": gate.threshold,
+            "gate": {"digest": gate.digest(), "layers": gate.layers, "threshold": gate.threshold,
                      "flag_rate": gate.flag_rate, "recall": gate.recall, "fitted": gate.fitted}}, parent_id=parent)
 
     def _choose(self, base: Scorecard, cards: dict[str, Scorecard], incumbent) -> policy.Choice:
@@ -419,7 +418,7 @@ class Loop:
             name = f"{front.name}+gate@{rate:g}"
             gate = fit.gate(rate, refusal_texts(self.config.seed))
             folder = gated_copy(Path(front.path), gate, round_folder / f"{front.name.replace('@', '-')}+gate-{rate:g}")
-            self.hooks.say(f"{name}: layer {gate.layer}, threshold {gate.threshold:.3f}; out of fold on fix it flags "
+            self.hooks.say(f"{name}: layers {'+'.join(map(str, gate.layers))}, threshold {gate.threshold:.3f}; out of fold on fix it flags "
                            f"{100 * gate.recall:.0f}% of harmful requests and {100 * gate.flag_rate:.1f}% of benign "
                            f"look-alikes")
             try:
@@ -429,6 +428,16 @@ class Loop:
                 continue
             self._record_gated(n, tag, name, front, folder, gate)
         return cards
+
+
+def _to_gate(choice: policy.Choice, gentlest: bool) -> list[str]:
+    """The cards to gate (names with the try's tag): the dev front-runner and, with `gentlest`,
+    the candidate within the guards with the lowest dev VPRR (then harm), when it is another."""
+    if choice.chosen is None:
+        return []
+    eligible = [v for v in choice.verdicts if v.eligible and v.vprr is not None and v.harmful is not None]
+    gentle = min(eligible, key=lambda v: (v.vprr, v.harmful)).name if gentlest and eligible else choice.chosen
+    return list(dict.fromkeys([choice.chosen, gentle]))
 
 
 def _short(settings: CurateConfig) -> str:

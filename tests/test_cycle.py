@@ -259,3 +259,18 @@ def test_gate_flag_rates_are_shares_below_one_half():
     for bad in ([0.0], [0.5], [-0.1]):
         with pytest.raises(ValidationError):
             GateConfig(flag_rates=bad)
+
+
+def test_the_gate_goes_on_the_front_runner_and_on_the_candidate_that_over_refuses_least():
+    from breakfix.cycle import _to_gate
+    from breakfix.policy import Choice, Verdict
+
+    def verdict(name, harmful, vprr, eligible=True):
+        return Verdict(name=name, harmful=harmful, vprr=vprr, capability=0.7, helpfulness=1.0, guards=[], eligible=eligible)
+
+    verdicts = [verdict("blend", 0.26, 0.14), verdict("scaled", 0.35, 0.11), verdict("sft", 0.30, 0.05, eligible=False)]
+    choice = Choice(chosen="blend", verdicts=verdicts, why="")
+    assert _to_gate(choice, gentlest=True) == ["blend", "scaled"]  # sft breaks a guard: not gated
+    assert _to_gate(choice, gentlest=False) == ["blend"]
+    assert _to_gate(choice.model_copy(update={"verdicts": verdicts[:1]}), gentlest=True) == ["blend"]
+    assert _to_gate(Choice(chosen=None, verdicts=verdicts, why=""), gentlest=True) == []

@@ -176,8 +176,8 @@ def gate(model: str = typer.Option(..., "--model", help="The model to gate: a lo
         raise InputError(f"{model}: a refusal gate needs a local Hugging Face model (hf:PATH or an embedded name)")
     err.print(f"fitting a refusal gate to {model} on {prompts} fix-split requests")
     fit = fit_gate(target, gate_data(load_catalog(home()), prompts, seed), seed)
-    out.print("out-of-fold recall of harmful requests at 3% of look-alikes flagged, by layer: "
-              + ", ".join(f"{layer}: {r:.2f}" for layer, r in fit.recall_by_layer.items()) + f" -> layer {fit.layer}")
+    out.print("out-of-fold recall of harmful requests at 3% of look-alikes flagged, by layers read: "
+              + ", ".join(f"{layers}: {r:.2f}" for layers, r in fit.recall_by_layers.items()) + f" -> {fit.name}")
     for rate in flag_rates:
         g = fit.gate(rate, refusal_texts(seed))
         folder = gated_copy(local_path(model), g, output / f"gate-{rate:g}")

@@ -4,8 +4,8 @@ A linear probe on SmolLM2-135M's hidden state at the last prompt token tells har
 from their benign look-alikes better than the model's behaviour does (bench/gate.py prints the
 probe's out-of-fold figures per layer and the gated model's on dev), while a round of SFT and
 DPO at this size raises refusal of both about alike: the model represents the difference,
-training does not make it act on it. The gate acts on it: a logistic regression over one
-layer's state (fitted by `breakfix.train.gate` on fix-split requests), and, for a request it
+training does not make it act on it. The gate acts on it: a logistic regression over a few
+layers' states (fitted by `breakfix.train.gate` on fix-split requests), and, for a request it
 puts at or above its threshold, one of our refusal texts instead of a generated reply. It is
 conditional activation steering in its simplest form (Lee et al., arXiv 2409.05907: condition on
 a direction in the prompt's state, then refuse).
@@ -13,7 +13,7 @@ a direction in the prompt's state, then refuse).
 It lives beside the weights as `gate.json` and `HFTarget` applies it, so every breakfix stage
 that loads the model in process (eval, red team, chat, serve) sees the gated model. A runtime
 that loads only the weights does not, nor does a recipe's `serve:` command (vLLM, Ollama): the
-gate is one dot product at one layer, and its file says how to apply it.
+gate is one dot product over a few layers' states, and its file says how to apply it.
 """
 
 from __future__ import annotations
@@ -24,28 +24,39 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
 GATE_FILE = "gate.json"
 
 
 class Gate(BaseModel):
-    """Refuse when sigmoid(weights · h + bias) >= threshold, h the hidden state after decoder
-    layer `layer` (hidden_states[layer] in transformers) at the prompt's last token."""
+    """Refuse when sigmoid(weights · h + bias) >= threshold, h the hidden states after decoder
+    layers `layers` (hidden_states[layer] in transformers) at the prompt's last token, one after
+    another."""
 
-    layer: int
-    weights: list[float]
+    layers: list[int]
+    weights: list[float]          # len(layers) x hidden size
     bias: float
     threshold: float
     flag_rate: float              # share of the fix split's benign look-alikes it flagged out of fold
     recall: float                 # share of the fix split's harmful requests it flagged out of fold
     replies: list[str]            # our refusal texts, one chosen per request by its hash
     fitted: dict[str, int] = {}   # requests of each kind it was fitted on
-    how: str = ("p = 1 / (1 + exp(-(weights . h + bias))), h = hidden_states[layer][last prompt token] of the "
-                "chat-templated conversation; refuse with one of `replies` when p >= threshold")
+    how: str = ("p = 1 / (1 + exp(-(weights . h + bias))), h = hidden_states[l][last prompt token] of the "
+                "chat-templated conversation for each l in layers, concatenated in that order; refuse with one of "
+                "`replies` when p >= threshold")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_layer(cls, data):  # a gate.json written before gates read several layers
+        if isinstance(data, dict) and "layer" in data and "layers" not in data:
+            data = {**{k: v for k, v in data.items() if k != "layer"}, "layers": [data["layer"]]}
+        return data
 
     def probability(self, states: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(states @ np.asarray(self.weights, dtype=np.float32) + self.bias)))
+        """p for each request, from states of shape (n, len(layers), hidden) or (n, len(layers) x hidden)."""
+        flat = states.reshape(len(states), -1)
+        return 1.0 / (1.0 + np.exp(-(flat @ np.asarray(self.weights, dtype=np.float32) + self.bias)))
 
     def reply(self, prompt_ids: Sequence[int]) -> str:
         digest = hashlib.sha256(np.asarray(prompt_ids, dtype=np.int64).tobytes()).digest()

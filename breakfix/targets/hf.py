@@ -147,8 +147,8 @@ class HFTarget:
         """The gate's probability that each (encoded) request is one to refuse."""
         if self.gate is None or not encoded:
             return [0.0] * len(encoded)
-        states = prompt_states(self.model, self.tokenizer, encoded, [self.gate.layer], self.batch_tokens)
-        return self.gate.probability(states[:, 0]).tolist()
+        states = prompt_states(self.model, self.tokenizer, encoded, self.gate.layers, self.batch_tokens)
+        return self.gate.probability(states).tolist()
 
     def _refuse_gated(self, encoded: list[list[int]], replies: list[Reply | None]) -> None:
         """Our refusal for every request the gate reads at or above its threshold."""

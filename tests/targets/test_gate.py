@@ -9,7 +9,7 @@ from breakfix.types import GenerationConfig, user
 
 
 def gate(threshold: float, layer: int = 3, hidden: int = 576, bias: float = 0.0) -> Gate:
-    return Gate(layer=layer, weights=[0.0] * hidden, bias=bias, threshold=threshold, flag_rate=0.05, recall=0.8,
+    return Gate(layers=[layer], weights=[0.0] * hidden, bias=bias, threshold=threshold, flag_rate=0.05, recall=0.8,
                 replies=["I can't help with that. Is there another way I can help?", "I'll have to pass on that."])
 
 
@@ -21,10 +21,21 @@ def test_a_gate_round_trips_through_its_file_and_its_digest_follows_its_threshol
 
 
 def test_probability_is_the_logistic_of_the_probe_and_the_reply_depends_only_on_the_prompt():
-    g = Gate(layer=1, weights=[1.0, -2.0], bias=0.5, threshold=0.5, flag_rate=0.1, recall=0.9, replies=["a", "b", "c"])
+    g = Gate(layers=[1], weights=[1.0, -2.0], bias=0.5, threshold=0.5, flag_rate=0.1, recall=0.9, replies=["a", "b", "c"])
     p = g.probability(np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32))
     assert p == pytest.approx([1 / (1 + np.exp(-1.5)), 1 / (1 + np.exp(1.5))], rel=1e-6)
+    assert g.probability(np.array([[[1.0, 0.0]]], dtype=np.float32)) == pytest.approx(p[:1])  # (n, layers, hidden)
     assert g.reply([1, 2, 3]) == g.reply([1, 2, 3]) and {g.reply([k]) for k in range(40)} == {"a", "b", "c"}
+
+
+def test_a_gate_reads_its_layers_one_after_another_and_an_older_one_layer_file_still_loads(tmp_path):
+    g = Gate(layers=[2, 5], weights=[1.0, 0.0, 0.0, -1.0], bias=0.0, threshold=0.5, flag_rate=0.1, recall=0.9,
+             replies=["No."])
+    states = np.array([[[3.0, 9.0], [9.0, 1.0]]], dtype=np.float32)  # layer 2: (3, 9); layer 5: (9, 1)
+    assert g.probability(states) == pytest.approx([1 / (1 + np.exp(-2.0))])
+    old = g.model_dump(exclude={"layers"}) | {"layer": 4, "weights": [1.0, 0.0]}
+    (tmp_path / "gate.json").write_text(__import__("json").dumps(old))
+    assert load_gate(tmp_path).layers == [4]
 
 
 @pytest.fixture

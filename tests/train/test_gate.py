@@ -20,15 +20,38 @@ def catalog():
 def test_gate_data_mixes_harmful_look_alike_and_plain_requests_from_the_fix_split_only(catalog):
     from breakfix.train.gate import gate_data
 
+    from breakfix.train.gate import WRAPPER_CHARS
+
     data = gate_data(catalog, 200, seed=0)
-    assert data.kinds == {"harmful": 60, "harmful wrapped": 20, "benign": 60, "benign wrapped": 20, "instruction": 40}
+    assert data.kinds == {"harmful": 80, "harmful wrapped": 7, "benign": 66, "benign wrapped": 7, "instruction": 40}
     assert all((k.startswith("harmful")) == h for k, h in zip(data.kind, data.harmful))
-    assert sum(data.harmful) == 80 and len(data.conversations) == len(data.groups) == 200
+    assert sum(data.harmful) == 87 and len(data.conversations) == len(data.groups) == 200
     not_fix = {s.text for s in catalog.seeds if s.split != "fix"}
     assert not any(c[-1].content in not_fix for c in data.conversations)
-    wrapped = [c[-1].content for c, h in zip(data.conversations, data.harmful) if h][:20]
-    assert all(len(t) > 200 for t in wrapped)  # inside a jailbreak template
+    wrapped = [c[-1].content for c, k in zip(data.conversations, data.kind) if k.endswith("wrapped")]
+    assert len(wrapped) == 14 and all(len(t) <= WRAPPER_CHARS + 1000 for t in wrapped)  # short templates only
+    assert sum(len(t) > 400 for t in wrapped) >= 7  # inside a jailbreak template
     assert gate_data(catalog, 200, seed=0) == data and gate_data(catalog, 200, seed=1) != data
+
+
+def test_the_probe_is_fitted_on_standardised_states_and_reads_raw_ones():
+    """One dimension a thousand times larger than the rest (as in a small model's residual
+    stream) neither swamps the probe nor needs scaling at run time: the weights take it in."""
+    from breakfix.train.gate import GateData, probe_fit
+
+    rng = np.random.default_rng(0)
+    y = np.r_[np.ones(150, bool), np.zeros(150, bool)]
+    x = rng.normal(size=(300, 8))
+    x[:, 0] = 1000 + 500 * rng.normal(size=300)   # large, uninformative
+    x[:, 3] += np.where(y, 1.5, -1.5)               # small, informative
+    data = GateData(conversations=[[]] * 300, harmful=y.tolist(), groups=[str(i) for i in range(300)],
+                    kind=["harmful" if h else "benign" for h in y])
+    fit = probe_fit(x[:, None, :], [5], data)
+    weights = np.asarray(fit.weights)
+    assert fit.layers == [5] and np.argmax(np.abs(weights * x.std(axis=0))) == 3
+    p = 1 / (1 + np.exp(-(x @ weights + fit.bias)))
+    assert ((p >= 0.5) == y).mean() > 0.9
+    assert fit.gate(0.05, ["No."]).recall > 0.8
 
 
 def test_a_fit_sets_its_threshold_out_of_fold_on_the_look_alikes_at_the_flag_rate_asked():
@@ -38,8 +61,8 @@ def test_a_fit_sets_its_threshold_out_of_fold_on_the_look_alikes_at_the_flag_rat
     held_out = np.r_[rng.uniform(0.4, 1.0, 50), rng.uniform(0.0, 0.6, 150), np.full(40, 0.99)]
     harmful = [True] * 50 + [False] * 190
     look_alike = [False] * 50 + [True] * 150 + [False] * 40  # the last 40: instructions the probe happens to flag
-    fit = GateFit(layer=3, weights=[0.1, 0.2], bias=0.0, held_out=held_out.tolist(), harmful=harmful,
-                  look_alike=look_alike, kinds={}, recall_by_layer={3: 0.5})
+    fit = GateFit(layers=[3], weights=[0.1, 0.2], bias=0.0, held_out=held_out.tolist(), harmful=harmful,
+                  look_alike=look_alike, kinds={}, recall_by_layers={"3": 0.5})
     benign = held_out[50:200]
     for rate in (0.02, 0.1):
         gate = fit.gate(rate, ["No."])
@@ -58,7 +81,7 @@ def test_gated_copy_links_the_weights_writes_the_gate_and_replaces_only_a_differ
     model.mkdir()
     (model / "model.safetensors").write_bytes(b"weights")
     (model / MANIFEST).write_text(json.dumps({"weights_sha256": "abc", "stage": "dpo"}))
-    gate = Gate(layer=2, weights=[1.0], bias=0.0, threshold=0.9, flag_rate=0.02, recall=0.7, replies=["No."])
+    gate = Gate(layers=[2], weights=[1.0], bias=0.0, threshold=0.9, flag_rate=0.02, recall=0.7, replies=["No."])
     out = gated_copy(model, gate, tmp_path / "run" / "dpo+gate")
     link = out / "model.safetensors"
     assert link.is_symlink() and not Path(os.readlink(link)).is_absolute() and link.read_bytes() == b"weights"
@@ -83,7 +106,7 @@ def test_a_gate_fitted_to_the_real_model_reads_unseen_fix_requests_better_than_c
 
     data = gate_data(catalog, 160, seed=0)
     fit = fit_gate(smol, data)
-    assert fit.layer in fit.recall_by_layer and fit.recall_by_layer[fit.layer] == max(fit.recall_by_layer.values())
+    assert fit.recall_by_layers[fit.name] == max(fit.recall_by_layers.values()) and len(fit.recall_by_layers) == 4
     gate = fit.gate(0.1, refusal_texts(0))
     assert gate.flag_rate <= 0.1 and len(set(gate.replies)) == 12
     seen = {c[-1].content for c in data.conversations}
@@ -92,7 +115,7 @@ def test_a_gate_fitted_to_the_real_model_reads_unseen_fix_requests_better_than_c
              if c[-1].content not in seen and k in ("harmful", "benign")]
     unseen = [r for r in fresh if r[1]][:50] + [r for r in fresh if not r[1]][:50]
     encoded = [smol.encode(c, GenerationConfig()) for c, _ in unseen]
-    p = gate.probability(prompt_states(smol.model, smol.tokenizer, encoded, [gate.layer])[:, 0])
+    p = gate.probability(prompt_states(smol.model, smol.tokenizer, encoded, gate.layers))
     harmful = np.array([h for _, h in unseen])
     assert harmful.sum() == 50 and len(harmful) == 100
     assert p[harmful].mean() > p[~harmful].mean() + 0.1
