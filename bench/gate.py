@@ -1,12 +1,12 @@
 """The refusal gate, measured: a model on the dev selection set (never eval) without a gate and
 with one fitted to it (train/gate.py, on fix-split requests) at each flag rate.
 
-Prints the probe's out-of-fold recall per layer on fix, the seconds to fit, and per setting the
+Prints the probe's out-of-fold recall per set of layers on fix, the seconds to fit, and per setting the
 harmful DR-1 on dev (direct, jailbreak-wrapped, multi-turn, pooled), VPRR on the dev look-alikes,
 helpfulness, capability (by log-likelihood) and how many dev capability questions the gate would
 refuse; the ungated model is the baseline of the same run.
 
-    .venv/bin/python bench/gate.py [--model hf:PATH] [--rates 0.02,0.05,0.1] [--prompts 600]
+    .venv/bin/python bench/gate.py [--model hf:PATH] [--rates 0.01,0.03] [--prompts 3000]
                                  [--recipe recipes/quick.yaml]
 """
 

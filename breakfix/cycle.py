@@ -388,19 +388,23 @@ class Loop:
 
     def _gated(self, n: int, child: str, front: Candidate, settings: GateConfig, tag: str,
                skipped: list[str]) -> list[SelectionCard]:
-        """The dev front-runner with a refusal gate fitted to it (train/gate.py) at each of
+        """A candidate (`_to_gate`) with a refusal gate fitted to it (train/gate.py) at each of
         `train.gate.flag_rates`, scored on dev: more candidates for the same choice. Needs the
         model in this process (not served)."""
         from breakfix.targets.hf import HFTarget
-        from breakfix.train.gate import GateFit, fit_gate, gate_data, gated_copy, refusal_texts
+        from breakfix.train.gate import GATE_METHOD, GateFit, fit_gate, gate_data, gated_copy, refusal_texts
 
         if self.config.serve:
             skipped.append(f"{front.name}+gate: a refusal gate needs the model loaded in this process, not served")
             return []
         round_folder = self.folder / f"round-{n}{tag}"
         saved = round_folder / f"{front.name.replace('@', '-')}.gate-fit.json"
-        key = {"weights_sha256": front.weights_sha256, "prompts": settings.prompts, "seed": self.config.seed + n}
-        fit = GateFit.model_validate_json(saved.read_text(encoding="utf-8")) if saved.is_file() else None
+        key = {"weights_sha256": front.weights_sha256, "prompts": settings.prompts, "seed": self.config.seed + n,
+               "method": GATE_METHOD}
+        try:
+            fit = GateFit.model_validate_json(saved.read_text(encoding="utf-8")) if saved.is_file() else None
+        except ValueError:  # a fit saved by an older build: fitted again
+            fit = None
         if fit is None or fit.key != key:  # a resumed select step reads its fit back, the same gate
             target = getattr(self.target(f"hf:{front.path}"), "target", None)
             if not isinstance(target, HFTarget):

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from breakfix.cli.common import StorePath, err, load, open_store, out
+from breakfix.config import GateConfig
 from breakfix.errors import InputError
 
 RunOpt = typer.Option(..., "--run", help="The red-team run (id or prefix) whose attempts and findings to use.")
@@ -155,12 +156,11 @@ def gate(model: str = typer.Option(..., "--model", help="The model to gate: a lo
          rates: str = typer.Option("0.01", "--rate", help="The most the gate may flag of the fix split's benign "
                                    "look-alikes, out of fold; several as 0.01,0.03 (one folder each)."),
          output: Path = typer.Option(..., "--out", "-o", help="Folder for the gated model(s): gate-RATE/ each."),
-         prompts: int = typer.Option(600, "--prompts", min=50, help="Fix-split requests to fit on."),
+         prompts: int = typer.Option(GateConfig().prompts, "--prompts", min=50, help="Fix-split requests to fit on."),
          seed: int = typer.Option(0)) -> None:
-    """Fit a refusal gate to a model (a probe on its own hidden state that refuses what it reads as
+    """Fit a refusal gate to a model (a probe on its own hidden states that refuses what it reads as
     harmful; fix-split requests only) and write the gated model beside a link to its weights:
-    what the loop does to each round's front-runner (`train.gate`)."""
-    from breakfix.config import GateConfig
+    what the loop does to each round's front-runner and gentlest candidate (`train.gate`)."""
     from breakfix.data import load_catalog
     from breakfix.paths import home
     from breakfix.targets.base import local_path

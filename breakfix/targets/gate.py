@@ -1,9 +1,9 @@
 """A refusal gate: the model's own reading of a request, turned into a refusal where it reads harmful.
 
-A linear probe on SmolLM2-135M's hidden state at the last prompt token tells harmful requests
+A linear probe on SmolLM2-135M's hidden states at the last prompt token tells harmful requests
 from their benign look-alikes better than the model's behaviour does (bench/gate.py prints the
-probe's out-of-fold figures per layer and the gated model's on dev), while a round of SFT and
-DPO at this size raises refusal of both about alike: the model represents the difference,
+probe's out-of-fold figures per set of layers and the gated model's on dev), while a round of
+SFT and DPO at this size raises refusal of both about alike: the model represents the difference,
 training does not make it act on it. The gate acts on it: a logistic regression over a few
 layers' states (fitted by `breakfix.train.gate` on fix-split requests), and, for a request it
 puts at or above its threshold, one of our refusal texts instead of a generated reply. It is
@@ -55,7 +55,7 @@ class Gate(BaseModel):
 
     def probability(self, states: np.ndarray) -> np.ndarray:
         """p for each request, from states of shape (n, len(layers), hidden) or (n, len(layers) x hidden)."""
-        flat = states.reshape(len(states), -1)
+        flat = states.reshape(len(states), len(self.weights))
         return 1.0 / (1.0 + np.exp(-(flat @ np.asarray(self.weights, dtype=np.float32) + self.bias)))
 
     def reply(self, prompt_ids: Sequence[int]) -> str:

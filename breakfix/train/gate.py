@@ -10,10 +10,10 @@ the direct ones and one fitted on 2,900 caught 83%, wrapped 40% and after script
 dev selection set). Direct requests are short, so the 3,000 cost little more to read than 600
 with longer templates.
 
-The probe reads a few adjacent layers' states at once (in the same study, layers 14+18+22 caught
-86% of the direct requests where layer 18 alone caught 83%, and 98% after lead-in turns where it
-caught 86%): the set, among runs of three neighbouring depths
-and all of them, whose standardised states separate harmful from the rest best out of fold (5
+The probe reads a few layers' states at once (in the same study, layers 14+18+22 caught 86% of
+the direct requests where layer 18 alone caught 83%, and 98% after lead-in turns where it caught
+86%). It tries layers at 40-80% depth in steps of 10% (12, 15, 18, 21 and 24 of SmolLM2's 30)
+and keeps the set, among each three neighbouring depths and all five, whose standardised states separate harmful from the rest best out of fold (5
 folds, grouped by family so a request's variants stay together); the threshold is set out of
 fold too, so that the gate flags at most `flag_rate` of the benign look-alikes (the requests
 VPRR counts; plain instructions are easier and would dilute it). Dev and eval are never read: the
@@ -40,6 +40,7 @@ C = 0.1                              # the probe's inverse regularisation
 LOOK_ALIKES = ("benign", "benign wrapped")  # the kinds the flag rate is set on
 SHARES = {"harmful": 0.4, "benign": 0.33, "wrapped": 0.033}  # of the requests; instructions take the rest
 WRAPPER_CHARS = 2400                 # the longest template used (about 600 tokens): long ones cost, teach little
+GATE_METHOD = "layers-3-standardised"  # how a fit is made; the loop fits again when it changes
 
 
 class GateData(BaseModel):
@@ -132,7 +133,7 @@ def fit_gate(target, data: GateData, seed: int = 0, folds: int = 5) -> GateFit:
 
 def probe_fit(states: np.ndarray, layers: Sequence[int], data: GateData, folds: int = 5) -> GateFit:
     """`fit_gate` on states already read, (n, len(layers), hidden): each run of three
-    neighbouring layers and all of them are tried (a single layer when fewer are read)."""
+    neighbouring layers and all of them are tried (all of them only, when three or fewer are read)."""
     from sklearn.model_selection import GroupKFold
 
     y, look_alike = np.asarray(data.harmful), np.asarray([k in LOOK_ALIKES for k in data.kind])

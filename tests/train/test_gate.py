@@ -120,3 +120,18 @@ def test_a_gate_fitted_to_the_real_model_reads_unseen_fix_requests_better_than_c
     assert harmful.sum() == 50 and len(harmful) == 100
     assert p[harmful].mean() > p[~harmful].mean() + 0.1
     assert (p[harmful] >= gate.threshold).mean() > (p[~harmful] >= gate.threshold).mean() + 0.1
+
+
+def test_the_probe_tries_each_three_neighbouring_layers_and_all_of_them_and_keeps_the_best():
+    from breakfix.train.gate import GateData, probe_fit
+
+    rng = np.random.default_rng(1)
+    y = np.r_[np.ones(100, bool), np.zeros(100, bool)]
+    states = rng.normal(size=(200, 5, 6))
+    states[:, 4, 2] += np.where(y, 2.0, -2.0)  # only the deepest layer read tells them apart
+    data = GateData(conversations=[[]] * 200, harmful=y.tolist(), groups=[str(i) for i in range(200)],
+                    kind=["harmful" if h else "benign" for h in y])
+    fit = probe_fit(states, [12, 15, 18, 21, 24], data)
+    assert set(fit.recall_by_layers) == {"12+15+18", "15+18+21", "18+21+24", "12+15+18+21+24"}
+    assert 24 in fit.layers and len(fit.weights) == 6 * len(fit.layers)
+    assert set(probe_fit(states[:, :2], [12, 15], data).recall_by_layers) == {"12+15"}
