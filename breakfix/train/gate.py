@@ -13,13 +13,12 @@ with longer templates.
 The probe reads a few layers' states at once (in the same study, layers 14+18+22 caught 86% of
 the direct requests where layer 18 alone caught 83%, and 98% after lead-in turns where it caught
 86%). It tries layers at 40-80% depth in steps of 10% (12, 15, 18, 21 and 24 of SmolLM2's 30)
-and keeps the set, among each three neighbouring depths and all five, whose standardised states separate harmful from the rest best out of fold (5
-folds, grouped by family so a request's variants stay together); the threshold is set out of
-fold too, so that the gate flags at most `flag_rate` of the benign look-alikes (the requests
-VPRR counts; plain instructions are easier and would dilute it). Dev and eval are never read: the
-loop chooses between flag rates on dev.
+and keeps the set, among each three neighbouring depths and all five, whose standardised states
+separate harmful from the rest best out of fold (5 folds, grouped by family so a request's
+variants stay together); the threshold is set out of fold too, so that the gate flags at most
+`flag_rate` of the benign look-alikes (the requests VPRR counts; plain instructions are easier
+and would dilute it). Dev and eval are never read: the loop chooses between flag rates on dev.
 """
-
 
 from __future__ import annotations
 
