@@ -48,8 +48,7 @@ def main() -> None:
     fit = fit_gate(target, gate_data(catalog, size, recipe.seed), recipe.seed)
     fitted = time.perf_counter() - started
     print(f"{spec}: gate fitted on {size} fix-split requests {fit.kinds} in {fitted:.0f} s", flush=True)
-    print("  out-of-fold recall of harmful requests at 3% of look-alikes flagged, by layers read: "
-          + ", ".join(f"{layers}: {r:.2f}" for layers, r in fit.recall_by_layers.items()) + f" -> {fit.name}", flush=True)
+    print(f"  {fit.summary()}", flush=True)
     rows = [("no gate", None, score(target, judges, catalog, recipe.select, recipe.seed, "bench-gate"))]
     # Capability is scored by log-likelihood, which a gate does not touch: how many dev capability
     # questions it would refuse if asked, at each flag rate.

@@ -422,9 +422,7 @@ class Loop:
             name = f"{front.name}+gate@{rate:g}"
             gate = fit.gate(rate, refusal_texts(self.config.seed))
             folder = gated_copy(Path(front.path), gate, round_folder / f"{front.name.replace('@', '-')}+gate-{rate:g}")
-            self.hooks.say(f"{name}: layers {'+'.join(map(str, gate.layers))}, threshold {gate.threshold:.3f}; out of "
-                           f"fold on fix it flags {100 * gate.recall:.0f}% of harmful requests and "
-                           f"{100 * gate.flag_rate:.1f}% of benign look-alikes")
+            self.hooks.say(f"{name}: layers {'+'.join(map(str, gate.layers))}, {gate.summary()}")
             try:
                 cards.append(self.selection_card(n, child, f"{name}{tag}", f"hf:{folder}"))
             except BreakfixError as exc:

@@ -176,13 +176,11 @@ def gate(model: str = typer.Option(..., "--model", help="The model to gate: a lo
         raise InputError(f"{model}: a refusal gate needs a local Hugging Face model (hf:PATH or an embedded name)")
     err.print(f"fitting a refusal gate to {model} on {prompts} fix-split requests")
     fit = fit_gate(target, gate_data(load_catalog(home()), prompts, seed), seed)
-    out.print("out-of-fold recall of harmful requests at 3% of look-alikes flagged, by layers read: "
-              + ", ".join(f"{layers}: {r:.2f}" for layers, r in fit.recall_by_layers.items()) + f" -> {fit.name}")
+    out.print(fit.summary())
     for rate in flag_rates:
         g = fit.gate(rate, refusal_texts(seed))
         folder = gated_copy(local_path(model), g, output / f"gate-{rate:g}")
-        out.print(f"gate@{rate:g}: threshold {g.threshold:.3f}; out of fold on fix it flags {100 * g.recall:.0f}% of "
-                  f"harmful requests and {100 * g.flag_rate:.1f}% of benign look-alikes -> hf:{folder}")
+        out.print(f"gate@{rate:g}: {g.summary()} -> hf:{folder}")
 
 
 def _bar():

@@ -58,6 +58,10 @@ class Gate(BaseModel):
         flat = states.reshape(len(states), len(self.weights))
         return 1.0 / (1.0 + np.exp(-(flat @ np.asarray(self.weights, dtype=np.float32) + self.bias)))
 
+    def summary(self) -> str:
+        return (f"threshold {self.threshold:.3f}; out of fold on fix it flags {100 * self.recall:.0f}% of harmful "
+                f"requests and {100 * self.flag_rate:.1f}% of benign look-alikes")
+
     def reply(self, prompt_ids: Sequence[int]) -> str:
         digest = hashlib.sha256(np.asarray(prompt_ids, dtype=np.int64).tobytes()).digest()
         return self.replies[int.from_bytes(digest[:4], "big") % len(self.replies)]

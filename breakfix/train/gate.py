@@ -102,6 +102,10 @@ class GateFit(BaseModel):
     def name(self) -> str:
         return "+".join(map(str, self.layers))
 
+    def summary(self) -> str:
+        return ("out-of-fold recall of harmful requests at 3% of look-alikes flagged, by layers read: "
+                + ", ".join(f"{layers}: {r:.2f}" for layers, r in self.recall_by_layers.items()) + f" -> {self.name}")
+
     def gate(self, flag_rate: float, replies: Sequence[str]) -> Gate:
         p, y = np.asarray(self.held_out), np.asarray(self.harmful)
         threshold = _threshold(p[np.asarray(self.look_alike)], flag_rate)
