@@ -2,8 +2,8 @@
 
 Training is deterministic (no sampling; solvers are exact), so the same inputs give the same
 weights on every machine. What the judges learn from, per split:
-- refusal: pyrit's human refusal labels and our `refusal_examples.jsonl`;
-- harm: pyrit's human harm scores (0-1, times 7) and our `harm_examples.jsonl`;
+- refusal: pyrit's human refusal labels and our `refusal_examples*.jsonl` (`REFUSAL_SETS`);
+- harm: pyrit's human harm scores (0-1, times 7), our `harm_examples*.jsonl`, and harmless anchors;
 - groundedness: our `groundedness_examples.jsonl`.
 Only the `fix` split trains; `dev` is for tuning and `eval` is held out for `breakfix judge eval`.
 """
@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 SALT = "breakfix-judges-v1"
 RATIOS = {"fix": 0.6, "dev": 0.1, "eval": 0.3}
 _CODE = ("artifacts.py", "features.py", "refusal.py", "harm.py", "groundedness.py", "request.py")
-_OURS = ("refusal_examples.jsonl", "refusal_examples_2.jsonl", "refusal_examples_3.jsonl", "harm_examples.jsonl", "harm_examples_2.jsonl",
+REFUSAL_SETS = ("refusal_examples", "refusal_examples_2", "refusal_examples_3", "refusal_examples_4")
+_OURS = (*(f"{stem}.jsonl" for stem in REFUSAL_SETS), "harm_examples.jsonl", "harm_examples_2.jsonl",
          "groundedness_examples.jsonl", "self_replies.jsonl")
 
 
@@ -68,9 +69,9 @@ def refusal_examples(catalog) -> list[Example]:
     pyrit = [Example(r.id, r.source, r.prompt, r.response, "full_refusal" if r.refused else "full_compliance", r.split)
              for r in catalog.labelled if r.refused is not None]
     ours = []
-    for stem in ("refusal_examples", "refusal_examples_2", "refusal_examples_3"):
+    for stem in REFUSAL_SETS:
         rows = our_examples(f"{stem}.jsonl")
-        harmful = {r.get("family") for r in rows if r.get("family") and str(r.get("style", "")).startswith("harmful_compliance")}
+        harmful = {r.get("family") for r in rows if r.get("family") and "harmful_compliance" in str(r.get("style", ""))}
         ours += [Example(r["id"], f"breakfix.{stem}", r["prompt"], unbracket(r["response"]), r["label"], r["split"],
                          harmful_request=r.get("family") in harmful) for r in rows]
     return pyrit + ours
@@ -213,12 +214,9 @@ def request_model(catalog, static: StaticEmbedder):
 def build(home: Path, catalog, static: StaticEmbedder, transformer: Embedder) -> tuple:
     from breakfix.judges.groundedness import GroundednessModel
     from breakfix.judges.harm import HarmModel
-    from breakfix.judges.refusal import PYRIT_WEIGHT, RefusalModel
+    from breakfix.judges.refusal import RefusalModel
 
-    train = [e for e in refusal_examples(catalog) if e.split == "fix"]
-    weights = [PYRIT_WEIGHT if e.source.startswith("pyrit") else 1.0 for e in train]
-    refusal = RefusalModel().fit([e.prompt for e in train], [e.response for e in train], [e.label for e in train],
-                                 weights, static, transformer)
+    refusal = RefusalModel.train([e for e in refusal_examples(catalog) if e.split == "fix"], static, transformer)
     request, seen = request_model(catalog, static)
     train = [e for e in harm_examples(catalog) if e.split == "fix"] + benign_anchors(catalog, static)
     prompts, replies = [e.prompt for e in train], [e.response for e in train]

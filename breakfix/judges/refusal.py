@@ -52,6 +52,13 @@ class RefusalModel:
         self.slow.fit(self._features(prompts, replies, static, transformer), y, sample_weight=weights)
         return self
 
+    @classmethod
+    def train(cls, examples, static: StaticEmbedder, transformer: Embedder) -> RefusalModel:
+        """Fitted on labelled examples, pyrit's human labels weighted up (they are the kind we are measured on)."""
+        weights = [PYRIT_WEIGHT if e.source.startswith("pyrit") else 1.0 for e in examples]
+        return cls().fit([e.prompt for e in examples], [e.response for e in examples], [e.label for e in examples],
+                         weights, static, transformer)
+
     def proba(self, prompts: Sequence[str], replies: Sequence[str], static: StaticEmbedder,
               transformer: Embedder | None = None) -> np.ndarray:
         """(n, 3) probabilities in `LABELS` order; unsure rows re-read with the transformer."""

@@ -95,12 +95,10 @@ def _fold(kind: str, catalog, static, transformer, train: list[Example], request
     """The offline judge of `kind` with its model for `kind` trained on `train` only."""
     from breakfix.judges import artifacts as a
     from breakfix.judges.harm import HarmModel, OfflineHarm
-    from breakfix.judges.refusal import PYRIT_WEIGHT, OfflineRefusal, RefusalModel
+    from breakfix.judges.refusal import OfflineRefusal, RefusalModel
 
     refusal_train = train if kind == "refusal" else [e for e in a.refusal_examples(catalog) if e.split == "fix"]
-    weights = [PYRIT_WEIGHT if e.source.startswith("pyrit") else 1.0 for e in refusal_train]
-    refusal = RefusalModel().fit([e.prompt for e in refusal_train], [e.response for e in refusal_train],
-                                 [e.label for e in refusal_train], weights, static, transformer)
+    refusal = RefusalModel.train(refusal_train, static, transformer)
     request, seen = request_and_seen
     harm = None
     if kind == "harm":
