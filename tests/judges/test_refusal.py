@@ -85,18 +85,22 @@ def test_short_and_cut_off_replies_are_read_for_what_they_do(refusal):
     assert [s.label for s in scores] == [label for _, _, label in SHORT]
 
 
-def test_harmful_compliance_we_wrote_is_never_a_harmless_anchor(home):
+def test_replies_to_requests_we_marked_harmful_are_never_harmless_anchors(home, refusal):
     from breakfix.data import load_catalog
-    from breakfix.judges.artifacts import REFUSAL_SETS, our_examples, refusal_examples
+    from breakfix.judges.artifacts import REFUSAL_SETS, benign_anchors, our_examples
 
     catalog = load_catalog(home)
-    flagged = {e.id for e in refusal_examples(catalog) if e.harmful_request}
+    harmful_replies = set()
     for stem in REFUSAL_SETS:
         rows = our_examples(f"{stem}.jsonl")
         assert {r["label"] for r in rows} <= {"full_compliance", "partial_refusal", "full_refusal"}
-        harmful = [r for r in rows if "harmful_compliance" in str(r.get("style", ""))]
-        assert all(r["id"] in flagged for r in harmful)
         prompts = {}
         for r in rows:
             if r.get("family"):
                 assert prompts.setdefault(r["family"], r["prompt"]) == r["prompt"], f"{stem}: {r['family']} has two requests"
+        marked = {r["family"] for r in rows if "harmful_compliance" in str(r.get("style", ""))}
+        harmful_replies |= {r["id"] for r in rows if r.get("family") in marked}
+    assert len(harmful_replies) > 100
+    for split in ("fix", "dev", "eval"):
+        anchors = {e.id for e in benign_anchors(catalog, refusal.artifacts.static, split=split)}
+        assert anchors and not anchors & harmful_replies
