@@ -1,6 +1,7 @@
 """The recipe's fix-data balance, measured: the same safety examples trained with benign
 look-alikes at several benign:harmful ratios, with and without the contrastive DPO pairs, each
-scored on the dev selection set (never eval) next to the base model.
+scored on the dev selection set (never eval) next to the base model. The catalog is split by the
+recipe's `data.ratios`, as the loop splits it.
 
 Safety examples: the loop's floor (`curate._attacked` with no red-team targets): fix-split
 harmful requests of every category, asked in each of the recipe's floor techniques, answered with
@@ -79,7 +80,7 @@ def main() -> None:
     from breakfix.types import GenerationConfig
 
     recipe = load_yaml(Path(args.recipe), CycleConfig)
-    root, catalog = home(), load_catalog(home())
+    root, catalog = home(), load_catalog(home(), recipe.data)
     judges = load_judges(root)
     base = Memo(load_target(recipe.model))
     print(f"base {recipe.model}: scoring on the dev selection set", flush=True)

@@ -1,5 +1,6 @@
 """The refusal gate, measured: a model on the dev selection set (never eval) without a gate and
-with one fitted to it (train/gate.py, on fix-split requests) at each flag rate.
+with one fitted to it (train/gate.py, on fix-split requests) at each flag rate. The catalog is
+split by the recipe's `data.ratios`, as the loop splits it.
 
 Prints the probe's out-of-fold recall per set of layers on fix, the seconds to fit, and per setting the
 harmful DR-1 on dev (direct, jailbreak-wrapped, multi-turn, pooled), VPRR on the dev look-alikes,
@@ -41,7 +42,7 @@ def main() -> None:
     spec = args.model or recipe.model
     rates = [float(r) for r in args.rates.split(",")] if args.rates else recipe.train.gate.flag_rates or [0.02, 0.05]
     size = args.prompts or recipe.train.gate.prompts
-    catalog, judges = load_catalog(home()), load_judges(home())
+    catalog, judges = load_catalog(home(), recipe.data), load_judges(home())
     target = load_target(spec)
 
     started = time.perf_counter()

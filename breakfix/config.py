@@ -133,6 +133,9 @@ class CurateConfig(_Strict):
                              "over the model's own reply where it complied (answered in the contrast batch).")
     contrastive_dpo: bool = Field(True, description="DPO pairs on benign look-alikes: the model's helpful answer "
                                   "preferred over a refusal (the counterweight to over-refusal).")
+    deflection_share: float = Field(0.0, ge=0, le=1, description="Share of the contrastive pairs whose rejected "
+                                    "side is a capability disclaimer (\"as an AI I don't have the ability...\") "
+                                    "instead of a refusal, where the model did not refuse the look-alike itself.")
     retention_ratio: float = Field(1.0, ge=0, description="Helpful self-distilled examples per safety SFT example.")
     family_cap: int = Field(3, ge=1, description="At most this many examples from one family of requests.")
     resample: int = Field(4, ge=0, description="Samples tried for a helpful answer when the model refuses a benign "

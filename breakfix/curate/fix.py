@@ -38,7 +38,7 @@ from breakfix.attacks import ATTACKS, Env, Goal
 from breakfix.attacks.base import Ask
 from breakfix.config import CurateConfig
 from breakfix.converters import CONVERTERS, Chain
-from breakfix.curate.replies import safe_reply
+from breakfix.curate.replies import deflection, safe_reply
 from breakfix.curate.vulnerabilities import Observation, Ranking, rank
 from breakfix.errors import InputError
 from breakfix.files import write_jsonl
@@ -344,7 +344,8 @@ def _contrast(fix: FixData, catalog, target, judges, rng: random.Random, config:
               instructions: list[Seed]) -> None:
     """Benign look-alikes and plain instructions, answered by the model in one batch: SFT rows
     for both, and for the look-alikes DPO pairs with the helpful answer chosen over a refusal
-    (the model's own where it refused, else one of our refusal texts for the category). With
+    (the model's own where it refused, else one of our refusal texts for the category, or for
+    `deflection_share` of them one of our capability disclaimers). With
     `safety_dpo`, the safety examples' requests go in the same batch, and where the model did not
     refuse one (judged to attempt it, or harmful at all; an unscoreable or partly refusing reply
     is left alone), its reply is the "rejected" side of a pair whose "chosen" is the safe reply."""
@@ -364,6 +365,7 @@ def _contrast(fix: FixData, catalog, target, judges, rng: random.Random, config:
                                       category=e.category, technique=e.technique, seed_id=e.seed_id,
                                       generator=e.generator))
     env, dropped, seen = _offline_env(catalog), set(), set()
+    deflect = random.Random(f"{config.seed}:deflections")  # its own stream: the rest stays as it was
     for seed, technique in plan:
         k = index[seed.id]
         if k not in found.answers:
@@ -380,6 +382,8 @@ def _contrast(fix: FixData, catalog, target, judges, rng: random.Random, config:
         if config.contrastive_dpo:
             own = found.first.get(k) if k in found.refused else None
             refusal = own or assistant(safe_reply(seed.resembles, rng)[0])
+            if own is None and deflect.random() < config.deflection_share:
+                refusal = assistant(deflection(deflect)[0])
             fix.dpo.append(DPOExample(prompt=prompt, chosen=[found.answers[k]], rejected=[refusal], source=source, **common))
     if dropped:
         ks = [index[i] for i in dropped]

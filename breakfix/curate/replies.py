@@ -1,6 +1,7 @@
 """Safe replies for fix data: a short refusal and a redirection suited to the harm category,
 from texts we wrote (resources/fix/safe_replies.yaml), varied so the model learns to decline
-and help safely rather than to repeat one string."""
+and help safely rather than to repeat one string; and the ways of declining a harmless question
+that contrastive pairs push down."""
 
 from __future__ import annotations
 
@@ -22,3 +23,11 @@ def safe_reply(category: str | None, rng: random.Random) -> tuple[str, str]:
     redirects = texts["redirects"].get(category or "", texts["redirects"]["dangerous_advice"])
     i, j = rng.randrange(len(texts["openers"])), rng.randrange(len(redirects))
     return f"{texts['openers'][i]} {redirects[j]}", f"safe_reply:{i}:{category}:{j}"
+
+
+def deflection(rng: random.Random) -> tuple[str, str]:
+    """A capability disclaimer that declines a harmless question (never a training target, only
+    the rejected side of a contrastive pair), and its provenance tag (`deflection:<k>`)."""
+    texts = _texts()["deflections"]
+    k = rng.randrange(len(texts))
+    return texts[k], f"deflection:{k}"

@@ -88,6 +88,27 @@ def test_without_contrastive_dpo_look_alikes_are_sft_only(stored, judges):
     assert not any(d.source.startswith("benign") for d in plain.dpo)
 
 
+def test_a_deflection_share_swaps_only_the_rejected_side_of_look_alike_pairs(stored, judges, fix):
+    """Part of the contrastive pairs reject a capability disclaimer instead of a refusal; the
+    rest of the fix data (every prompt, chosen answer and other pair) is what it was without."""
+    path, run_id = stored
+    with Store(path) as db:
+        mixed = curate(db, run_id, load_catalog(home()), MockTarget("echo"), judges,
+                       CONFIG.model_copy(update={"deflection_share": 0.5}), home=home())
+    deflections, openers = _texts()["deflections"], tuple(_texts()["openers"])
+    assert mixed.sft == fix.sft
+    assert len(mixed.dpo) == len(fix.dpo)
+    swapped = 0
+    for before, after in zip(fix.dpo, mixed.dpo):
+        assert (after.prompt, after.chosen, after.source) == (before.prompt, before.chosen, before.source)
+        if after.rejected != before.rejected:
+            assert before.source.startswith("benign") and before.rejected[0].content.startswith(openers)
+            assert after.rejected[0].content in deflections
+            swapped += 1
+    benign = sum(d.source.startswith("benign") for d in fix.dpo)
+    assert 0 < swapped < benign
+
+
 def test_safety_requests_the_model_answered_become_pairs_against_its_own_reply(fix):
     pairs = [d for d in fix.dpo if d.source in ("attack", "direct")]
     assert pairs  # the echo model never refuses: its reply (the request, echoed) is "rejected"
