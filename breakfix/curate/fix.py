@@ -38,7 +38,7 @@ from breakfix.attacks import ATTACKS, Env, Goal
 from breakfix.attacks.base import Ask
 from breakfix.config import CurateConfig
 from breakfix.converters import CONVERTERS, Chain
-from breakfix.curate.replies import deflection, safe_reply
+from breakfix.curate.replies import deflected, safe_reply
 from breakfix.curate.vulnerabilities import Observation, Ranking, rank
 from breakfix.errors import InputError
 from breakfix.files import write_jsonl
@@ -65,6 +65,7 @@ class DPOExample(BaseModel):
     finding_id: str | None = None
     seed_id: str | None = None
     generator: str = ""
+    rejected_by: str = ""        # contrastive pairs: model:<fingerprint>, safe_reply:<…> or deflection:<k>
 
 
 class Probe(BaseModel):
@@ -365,7 +366,7 @@ def _contrast(fix: FixData, catalog, target, judges, rng: random.Random, config:
                                       category=e.category, technique=e.technique, seed_id=e.seed_id,
                                       generator=e.generator))
     env, dropped, seen = _offline_env(catalog), set(), set()
-    deflect = random.Random(f"{config.seed}:deflections")  # its own stream: the rest stays as it was
+    deflect = random.Random(f"{config.seed}:deflections")
     for seed, technique in plan:
         k = index[seed.id]
         if k not in found.answers:
@@ -380,11 +381,13 @@ def _contrast(fix: FixData, catalog, target, judges, rng: random.Random, config:
         source = "benign" if len(prompt) == 1 and prompt[0].content == seed.text else "benign:wrapped"
         fix.sft.append(SFTExample(messages=[*prompt, found.answers[k]], source=source, **common))
         if config.contrastive_dpo:
-            own = found.first.get(k) if k in found.refused else None
-            refusal = own or assistant(safe_reply(seed.resembles, rng)[0])
-            if own is None and deflect.random() < config.deflection_share:
-                refusal = assistant(deflection(deflect)[0])
-            fix.dpo.append(DPOExample(prompt=prompt, chosen=[found.answers[k]], rejected=[refusal], source=source, **common))
+            if k in found.refused and (own := found.first.get(k)) is not None:
+                refusal, by = own, f"model:{target.fingerprint}"
+            else:
+                text, by = deflected(safe_reply(seed.resembles, rng), deflect, config.deflection_share)
+                refusal = assistant(text)
+            fix.dpo.append(DPOExample(prompt=prompt, chosen=[found.answers[k]], rejected=[refusal], rejected_by=by,
+                                      source=source, **common))
     if dropped:
         ks = [index[i] for i in dropped]
         refused = sum(k in found.refused for k in ks)

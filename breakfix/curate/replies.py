@@ -31,3 +31,10 @@ def deflection(rng: random.Random) -> tuple[str, str]:
     texts = _texts()["deflections"]
     k = rng.randrange(len(texts))
     return texts[k], f"deflection:{k}"
+
+
+def deflected(reply: tuple[str, str], deflect: random.Random, share: float) -> tuple[str, str]:
+    """`reply` (one of our refusals and its tag), or for `share` of the calls one of our capability
+    disclaimers instead, drawn from `deflect`: a stream of its own, so the rest of the fix data
+    stays as it was whatever the share."""
+    return deflection(deflect) if deflect.random() < share else reply

@@ -103,10 +103,33 @@ def test_a_deflection_share_swaps_only_the_rejected_side_of_look_alike_pairs(sto
         assert (after.prompt, after.chosen, after.source) == (before.prompt, before.chosen, before.source)
         if after.rejected != before.rejected:
             assert before.source.startswith("benign") and before.rejected[0].content.startswith(openers)
-            assert after.rejected[0].content in deflections
+            assert before.rejected_by.startswith("safe_reply:")
+            assert after.rejected[0].content in deflections and after.rejected_by.startswith("deflection:")
             swapped += 1
     benign = sum(d.source.startswith("benign") for d in fix.dpo)
     assert 0 < swapped < benign
+
+
+class Reluctant(MockTarget):
+    """Refuses every greedy request and echoes when sampled: its look-alikes are answered only on a
+    resample, and its own first refusal is on record."""
+
+    REFUSAL = "I'm sorry, but as a chatbot I don't have the ability to answer that."
+
+    def chat(self, conversations, config):
+        return [r if config.temperature else r.model_copy(update={"content": self.REFUSAL})
+                for r in super().chat(conversations, config)]
+
+
+def test_a_look_alike_the_model_refused_keeps_its_own_refusal_as_the_rejected_side(stored, judges):
+    path, run_id = stored
+    with Store(path) as db:
+        fix = curate(db, run_id, load_catalog(home()), Reluctant("echo"), judges,
+                     CONFIG.model_copy(update={"deflection_share": 1.0}), home=home())
+    pairs = [d for d in fix.dpo if d.source.startswith("benign")]
+    assert pairs
+    for d in pairs:  # never swapped for one of ours, whatever the share
+        assert d.rejected[0].content == Reluctant.REFUSAL and d.rejected_by.startswith("model:")
 
 
 def test_safety_requests_the_model_answered_become_pairs_against_its_own_reply(fix):
