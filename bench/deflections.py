@@ -68,7 +68,7 @@ def redecided(dpo: list[dict], share: float, seed: int) -> tuple[list[dict], int
 def checked(parser, folder: Path) -> tuple[int, Path, list[dict], list[dict]]:
     """The round's index, the model it started from, and its SFT rows and DPO pairs."""
     from breakfix.train.data import read_rows
-    from breakfix.train.trainer import complete
+    from breakfix.train.trainer import MANIFEST, complete
 
     fix, end = folder / "fix", folder / "sft" / "model"
     if not (match := re.fullmatch(r"round-(\d+)", folder.name)):
@@ -80,7 +80,7 @@ def checked(parser, folder: Path) -> tuple[int, Path, list[dict], list[dict]]:
     sft, dpo = read_rows(fix / "sft.jsonl", "sft"), read_rows(fix / "dpo.jsonl", "dpo")
     if not any(row.get("rejected_by") for row in dpo):
         parser.error(f"{folder}: its pairs do not record who wrote their rejected side (curated before rejected_by)")
-    start = Path(json.loads((end / "breakfix-checkpoint.json").read_text())["parent"])
+    start = Path(json.loads((end / MANIFEST).read_text())["parent"])
     return int(match[1]), start, sft, dpo
 
 
@@ -123,11 +123,11 @@ def main() -> None:
     except ValueError as exc:  # pydantic's ValidationError is one
         parser.error(f"--scale: {exc}")
     catalog, judges = load_catalog(home(), recipe.data), load_judges(home())
+    asked = {it.id: k for k, it in enumerate(items(catalog, recipe.select, recipe.seed))}  # what `score` asks, in order
 
     def measured(name: str, target, seconds: float = 0.0) -> str:
         recorder = Recorder(target)
         card = score(recorder, judges, catalog, recipe.select, recipe.seed, "bench-deflections")
-        asked = {it.id: k for k, it in enumerate(items(catalog, recipe.select, recipe.seed))}
         refused = [o.item for o in card.metric("over_refusal.vprr").outcomes if o.value >= 0.5]
         disclaimers = sum(bool(DISCLAIMER.search(recorder.replies[asked[item]].content)) for item in refused)
         return row(name, seconds, card, disclaimers, recipe.stop.harmful)
