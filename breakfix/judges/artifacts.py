@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 SALT = "breakfix-judges-v1"
 RATIOS = {"fix": 0.6, "dev": 0.1, "eval": 0.3}
 _CODE = ("artifacts.py", "features.py", "refusal.py", "harm.py", "groundedness.py", "request.py")
-REFUSAL_SETS = ("refusal_examples", "refusal_examples_2", "refusal_examples_3", "refusal_examples_4")
+REFUSAL_SETS = ("refusal_examples", "refusal_examples_2", "refusal_examples_3", "refusal_examples_4", "refusal_examples_5")
 _OURS = (*(f"{stem}.jsonl" for stem in REFUSAL_SETS), "harm_examples.jsonl", "harm_examples_2.jsonl",
          "groundedness_examples.jsonl", "self_replies.jsonl")
 
