@@ -2,7 +2,12 @@
 backend, conversation, generation config). The backend (e.g. `torch:cpu:bfloat16`) is in the
 key because the same weights give different replies in bf16 and fp32: they must never mix. A phase that is run again after an interruption (the loop's
 `--resume`) gets the same replies back without generating them, so it makes the same attempts
-and writes the same records, once."""
+and writes the same records, once.
+
+A model with a refusal gate beside its weights (targets/gate.py) answers the requests its gate
+lets through with those weights, exactly as the ungated model does: those replies are looked up,
+and stored, under the weights' own fingerprint, so the loop's gated candidates generate only
+what their ungated candidate did not."""
 
 from __future__ import annotations
 
@@ -39,14 +44,37 @@ class CachedTarget:
         found = self.store.cached(keys)
         todo = [k for k in dict.fromkeys(keys) if k not in found]
         errored: dict[str, Reply] = {}
+        reused = 0
         if todo:
             started = time.perf_counter()
-            replies = self.target.chat([conversations[keys.index(k)] for k in todo], config)
+            replies, reused = self._answer([conversations[keys.index(k)] for k in todo], config)
             self.seconds += time.perf_counter() - started
             fresh = {k: r.model_dump_json() for k, r in zip(todo, replies) if r.ok}  # failures are not remembered
             self.store.cache("reply", fresh)
             found.update(fresh)
             errored = {k: r for k, r in zip(todo, replies) if not r.ok}
-        self.generated += len(todo)
-        self.cached += len(keys) - len(todo)
+        self.generated += len(todo) - reused
+        self.cached += len(keys) - len(todo) + reused
         return [errored[k] if k in errored else Reply.model_validate_json(found[k]) for k in keys]
+
+    def _answer(self, conversations: list[Conversation], config: GenerationConfig) -> tuple[list[Reply], int]:
+        """Fresh replies, and how many of them the ungated weights' cache supplied."""
+        if getattr(self.target, "gate", None) is None or not hasattr(self.target, "gate_replies"):
+            return self.target.chat(conversations, config), 0
+        replies = self.target.gate_replies(conversations, config)
+        through = [i for i, r in enumerate(replies) if r is None]
+        weights = CachedTarget(_Weights(self.target), self.store)
+        for i, reply in zip(through, weights.chat([conversations[i] for i in through], config)):
+            replies[i] = reply
+        return replies, weights.cached
+
+
+class _Weights:
+    """A gated model's weights on their own: its name, the weights' fingerprint, no gate."""
+
+    def __init__(self, target):
+        self.target, self.name = target, target.name
+        self.fingerprint, self.backend = target.weights_fingerprint, getattr(target, "backend", "")
+
+    def chat(self, conversations: Sequence[Conversation], config: GenerationConfig) -> list[Reply]:
+        return self.target.chat(conversations, config, gated=False)

@@ -80,11 +80,13 @@ class HFTarget:
     def fingerprint(self) -> str:
         """What identifies these weights (and the refusal gate beside them, if any): cached
         replies of the ungated model are not the gated model's."""
-        weights = self._weights_fingerprint()
+        weights = self.weights_fingerprint
         return f"{weights}+gate:{self.gate.digest()}" if self.gate else weights
 
-    def _weights_fingerprint(self) -> str:
-        """The recorded hash of a breakfix-made checkpoint, else a hash of the safetensors files."""
+    @cached_property
+    def weights_fingerprint(self) -> str:
+        """The weights alone (no gate): the recorded hash of a breakfix-made checkpoint, else a
+        hash of the safetensors files."""
         path = Path(self.path)
         recorded = (recorded_manifest(path) or {}).get("weights_sha256") if path.is_dir() else None
         if recorded:
@@ -127,7 +129,29 @@ class HFTarget:
         text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def chat(self, conversations: Sequence[Conversation], config: GenerationConfig) -> list[Reply]:
+    def chat(self, conversations: Sequence[Conversation], config: GenerationConfig, *, gated: bool = True) -> list[Reply]:
+        """Replies in order. `gated=False` answers every request with the weights, as the
+        ungated model would (the reply cache reuses those for a gated model's unflagged requests)."""
+        encoded, replies = self._fitted(conversations, config)
+        if self.gate is not None and gated:
+            self._refuse_gated(encoded, replies)
+        order = sorted((i for i, r in enumerate(replies) if r is None), key=lambda i: -len(encoded[i]))
+        for salt, batch in enumerate(self._batches(order, encoded, config.max_new_tokens)):
+            for i, reply in zip(batch, self._generate([encoded[i] for i in batch], config, salt)):
+                replies[i] = reply
+        return replies  # type: ignore[return-value]
+
+    def gate_replies(self, conversations: Sequence[Conversation], config: GenerationConfig) -> list[Reply | None]:
+        """The gate's refusal for each request it flags; None for the rest, which the weights
+        answer (a prompt too long for the context included: `chat` reports it)."""
+        encoded, replies = self._fitted(conversations, config)
+        fits = [r is None for r in replies]
+        if self.gate is not None:
+            self._refuse_gated(encoded, replies)
+        return [r if fit else None for fit, r in zip(fits, replies)]
+
+    def _fitted(self, conversations: Sequence[Conversation], config: GenerationConfig) -> tuple[list[list[int]], list[Reply | None]]:
+        """The encoded prompts, and an error reply for each that leaves no room for the reply."""
         encoded = [self.encode(c, config) for c in conversations]
         replies: list[Reply | None] = [None] * len(encoded)
         room = self.context - config.max_new_tokens
@@ -135,13 +159,7 @@ class HFTarget:
             if len(ids) > room:
                 replies[i] = Reply(finish_reason="error", prompt_tokens=len(ids),
                                    error=f"prompt of {len(ids)} tokens does not fit the context of {self.context}")
-        if self.gate is not None:
-            self._refuse_gated(encoded, replies)
-        order = sorted((i for i, r in enumerate(replies) if r is None), key=lambda i: -len(encoded[i]))
-        for salt, batch in enumerate(self._batches(order, encoded, config.max_new_tokens)):
-            for i, reply in zip(batch, self._generate([encoded[i] for i in batch], config, salt)):
-                replies[i] = reply
-        return replies  # type: ignore[return-value]
+        return encoded, replies
 
     def gate_probability(self, encoded: Sequence[Sequence[int]]) -> list[float]:
         """The gate's probability that each (encoded) request is one to refuse."""

@@ -69,6 +69,8 @@ def test_a_gate_that_flags_everything_answers_with_its_refusals_and_one_that_fla
     gate(threshold=0.9).write(gated_folder)  # 0.5 < 0.9: none
     nothing = load_target(f"hf:{gated_folder}")
     assert [r.content for r in nothing.chat(PROMPTS, config)] == [r.content for r in smol.chat(PROMPTS, config)]
+    assert [r.content for r in everything.chat(PROMPTS, config, gated=False)] == [r.content for r in smol.chat(PROMPTS, config)]
+    assert everything.weights_fingerprint == smol.fingerprint
     assert nothing.fingerprint not in (smol.fingerprint, everything.fingerprint)
 
 
@@ -94,6 +96,8 @@ def test_flagged_unflagged_and_too_long_requests_each_keep_their_place_in_one_ba
                user("Explain recursion to a child.")]
     flagged = {tuple(smol.encode(prompts[k], config)) for k in (0, 3)}
     monkeypatch.setattr(smol, "gate_probability", lambda encoded: [0.9 if tuple(ids) in flagged else 0.1 for ids in encoded])
+    assert [r is not None and r.content in smol.gate.replies for r in smol.gate_replies(prompts, config)] == \
+        [True, False, False, True]  # the prompt too long for the context is left to `chat`
     replies = smol.chat(prompts, config)
     assert replies[1].error and "context" in replies[1].error
     assert all(replies[k].content in smol.gate.replies and replies[k].completion_tokens == 0 for k in (0, 3))
