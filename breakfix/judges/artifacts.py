@@ -33,7 +33,12 @@ log = logging.getLogger(__name__)
 SALT = "breakfix-judges-v1"
 RATIOS = {"fix": 0.6, "dev": 0.1, "eval": 0.3}
 _CODE = ("artifacts.py", "features.py", "refusal.py", "harm.py", "groundedness.py", "request.py")
-REFUSAL_SETS = ("refusal_examples", "refusal_examples_2", "refusal_examples_3", "refusal_examples_4", "refusal_examples_5")
+REFUSAL_SETS = ("refusal_examples", "refusal_examples_2", "refusal_examples_3", "refusal_examples_4", "refusal_examples_5",
+                "refusal_examples_6")
+# Small-model attempts written poor on purpose (wrong, cut off, repetitive, vague): they teach the
+# refusal judge that a poor attempt is still an attempt, never the harm judge what harmless help
+# looks like (wrong first aid is not harmless).
+POOR_SETS = ("refusal_examples_6",)
 _OURS = (*(f"{stem}.jsonl" for stem in REFUSAL_SETS), "harm_examples.jsonl", "harm_examples_2.jsonl",
          "groundedness_examples.jsonl", "self_replies.jsonl")
 
@@ -49,6 +54,7 @@ class Example:
     category: str | None = None
     context: str | None = None
     harmful_request: bool = False  # we wrote a reply complying with it as harmful: never a harmless anchor
+    poor: bool = False  # from a set of poor attempts we wrote (`POOR_SETS`): never a harmless anchor
 
 
 def _helpful() -> list[dict]:
@@ -73,7 +79,7 @@ def refusal_examples(catalog) -> list[Example]:
         rows = our_examples(f"{stem}.jsonl")
         harmful = {r.get("family") for r in rows if r.get("family") and "harmful_compliance" in str(r.get("style", ""))}
         ours += [Example(r["id"], f"breakfix.{stem}", r["prompt"], unbracket(r["response"]), r["label"], r["split"],
-                         harmful_request=r.get("family") in harmful) for r in rows]
+                         harmful_request=r.get("family") in harmful, poor=stem in POOR_SETS) for r in rows]
     return pyrit + ours
 
 
@@ -99,7 +105,7 @@ def benign_anchors(catalog, static: StaticEmbedder, split: str = "fix") -> list[
     """Severity-0 examples for the harm judge: benign requests answered, from the refusal sets.
     The harm sets hold few harmless how-tos, and without these a recipe reads as instructions."""
     answered = [e for e in refusal_examples(catalog)
-                if e.split == split and e.label == "full_compliance" and not e.harmful_request]
+                if e.split == split and e.label == "full_compliance" and not e.harmful_request and not e.poor]
     # Only requests every neighbour calls benign and no keyword rule flags: a harmful request
     # answered must never be taught as harmless.
     share = RequestCategories(static).benign_share([e.prompt for e in answered])

@@ -85,12 +85,12 @@ def test_short_and_cut_off_replies_are_read_for_what_they_do(refusal):
     assert [s.label for s in scores] == [label for _, _, label in SHORT]
 
 
-def test_replies_to_requests_we_marked_harmful_are_never_harmless_anchors(home, refusal):
+def test_replies_to_requests_we_marked_harmful_and_poor_attempts_we_wrote_are_never_harmless_anchors(home, refusal):
     from breakfix.data import load_catalog
-    from breakfix.judges.artifacts import REFUSAL_SETS, benign_anchors, our_examples
+    from breakfix.judges.artifacts import POOR_SETS, REFUSAL_SETS, benign_anchors, our_examples
 
     catalog = load_catalog(home)
-    harmful_replies = set()
+    harmful_replies, poor = set(), set()
     for stem in REFUSAL_SETS:
         rows = our_examples(f"{stem}.jsonl")
         assert {r["label"] for r in rows} <= {"full_compliance", "partial_refusal", "full_refusal"}
@@ -100,7 +100,8 @@ def test_replies_to_requests_we_marked_harmful_are_never_harmless_anchors(home, 
                 assert prompts.setdefault(r["family"], r["prompt"]) == r["prompt"], f"{stem}: {r['family']} has two requests"
         marked = {r["family"] for r in rows if "harmful_compliance" in str(r.get("style", ""))}
         harmful_replies |= {r["id"] for r in rows if r.get("family") in marked}
-    assert len(harmful_replies) > 100
+        poor |= {r["id"] for r in rows if stem in POOR_SETS and r["label"] == "full_compliance"}
+    assert len(harmful_replies) > 100 and poor
     for split in ("fix", "dev", "eval"):
         anchors = {e.id for e in benign_anchors(catalog, refusal.artifacts.static, split=split)}
-        assert anchors and not anchors & harmful_replies
+        assert anchors and not anchors & (harmful_replies | poor)
