@@ -5,9 +5,13 @@ key because the same weights give different replies in bf16 and fp32: they must 
 and writes the same records, once.
 
 A model with a refusal gate beside its weights (targets/gate.py) answers the requests its gate
-lets through with those weights, exactly as the ungated model does: those replies are looked up,
-and stored, under the weights' own fingerprint, so the loop's gated candidates generate only
-what their ungated candidate did not."""
+lets through with those weights, as the ungated model does: those replies are looked up, and
+stored, under the weights' own fingerprint, so the loop's gated candidates generate only what
+their ungated candidate did not. Reused, not regenerated: a reply also depends on the batch it was
+generated in (padding, the batch's seed), so it is the ungated model's reply from its own batch.
+The weights' fingerprint does not cover the tokenizer or chat template: `breakfix gate` and the
+loop (`train.gate.gated_copy`) write a gate beside links to its own model's files, so they are
+the weights' own; a gate.json copied by hand into another model's folder is not supported."""
 
 from __future__ import annotations
 

@@ -73,3 +73,9 @@ def test_a_gated_model_reuses_its_weights_replies_and_generates_only_what_they_l
     again = _Gated(gate=False)
     assert CachedTarget(again, store).chat([user("c")], config)[0].content == "echo c" and again.asked == []
     assert [r.content for r in CachedTarget(_Gated(gate=True), store).chat([user("b flag")], config)] == ["No."]
+
+    # The gate's refusal is never stored as the weights' reply, whichever model asks first.
+    assert CachedTarget(_Gated(gate=True), store).chat([user("d flag")], config)[0].content == "No."
+    weights = _Gated(gate=False)
+    assert CachedTarget(weights, store).chat([user("d flag")], config)[0].content == "echo d flag"
+    assert weights.asked == ["d flag"]
