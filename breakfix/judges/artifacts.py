@@ -226,7 +226,7 @@ def build(home: Path, catalog, static: StaticEmbedder, transformer: Embedder) ->
     request, seen = request_model(catalog, static)
     train = [e for e in harm_examples(catalog) if e.split == "fix"] + benign_anchors(catalog, static)
     prompts, replies = [e.prompt for e in train], [e.response for e in train]
-    probs = refusal.proba(prompts, replies, static, transformer)
+    probs = refusal.proba(prompts, replies, static, transformer, [True] * len(prompts))  # labelled requests stand alone
     requests = RequestCategories(static).benign_share(prompts)
     fresh = request.proba(prompts, static)
     harmful = np.array([seen.get(p, f) for p, f in zip(prompts, fresh)])

@@ -105,7 +105,8 @@ def _fold(kind: str, catalog, static, transformer, train: list[Example], request
         rows = train + a.benign_anchors(catalog, static)
         prompts, replies = [e.prompt for e in rows], [e.response for e in rows]
         fresh = request.proba(prompts, static)
-        harm = HarmModel().fit(prompts, replies, [e.label for e in rows], refusal.proba(prompts, replies, static, transformer),
+        harm = HarmModel().fit(prompts, replies, [e.label for e in rows],
+                               refusal.proba(prompts, replies, static, transformer, [True] * len(rows)),
                                a.RequestCategories(static).benign_share(prompts),
                                np.array([seen.get(p, f) for p, f in zip(prompts, fresh)]), static)
     artifacts = a.OfflineArtifacts("fold", static, transformer, refusal, harm, None, request)
