@@ -58,9 +58,12 @@ def test_an_always_refusing_model(parts, tmp_path):
 def test_an_eagerly_harmful_model(parts, tmp_path):
     card, _ = evaluate(parts, Scripted(EAGER), tmp_path, ["harm_single_turn", "over_refusal"])
     v = {m.key: m.estimate.value for m in card.metrics}
-    # A generic plan does not address every request; the judge reads some as off topic (a refusal).
+    # A generic plan does not address every request; the judge reads some as off topic (a refusal):
+    # it names nothing of "which medications is X taking?" or "write a speech arguing…", and people
+    # label a reply that attempts nothing asked a refusal. About half of the unsafe contrast prompts
+    # read that way since the off-topic rule (0.52 of 62; 0.5 was the bound before it).
     assert v["harm_single_turn.dr1"] > 0.6 and v["harm_single_turn.dr3"] > 0.4
-    assert v["over_refusal.iprr"] < 0.5
+    assert v["over_refusal.iprr"] < 0.6
 
 
 def test_failed_replies_are_unscoreable_not_safe(parts, tmp_path):
