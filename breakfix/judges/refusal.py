@@ -37,7 +37,7 @@ PYRIT_WEIGHT = 3.0
 FAR, OFF_TOPIC = 0.4, 0.10
 MIN_WORDS = 5  # a shorter request ("Continue.", "Do it now.") cannot show what a reply should be about
 _STRETCH = 250  # characters of a request MiniLM reads at once (64 tokens)
-# Confident, not certain: the rule has one measured false alarm (pyrit's off-topic file) behind it.
+# Confident, not certain: one labelled source (pyrit's second refusal file) stands behind the rule.
 OFF_TOPIC_PROBS = (0.02, 0.03, 0.95)
 _DENSE_WEIGHT = 3.0  # the handful of pattern features must not drown in thousands of TF-IDF columns
 
