@@ -162,13 +162,16 @@ class JudgeInput(BaseModel):
 
     @property
     def subject(self) -> str:
-        """What the reply should be judged against: an attack's goal, else the last user turn. A
-        turn too terse to say what was asked ("go", "Continue.") is read after the system prompt
-        and the earlier user turns, which said it."""
-        if self.goal:
-            return self.goal
-        if len(self.request.split()) >= TERSE:
-            return self.request
+        """What the reply should be judged against: an attack's goal, else the last user turn."""
+        return self.goal or self.request
+
+    @property
+    def said(self) -> str | None:
+        """Where there is no goal and the last user turn is too terse to say what was asked ("go",
+        "Continue.") after a system prompt or earlier turns: the system prompt and user turns
+        joined, which may say it. None otherwise."""
+        if self.goal or len(self.request.split()) >= TERSE or len(self.conversation) < 2:
+            return None
         return "\n".join(m.content for m in self.conversation if m.role in ("system", "user"))
 
 
