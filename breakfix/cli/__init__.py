@@ -100,4 +100,13 @@ _register()
 
 
 def main() -> None:
+    import signal
+
+    # A stop by signal (`kill`, a scheduler ending a job) ends a command as Ctrl-C does: its run is
+    # marked failed ("interrupted") and a rerun resumes it, instead of a row left "running".
+    signal.signal(signal.SIGTERM, _interrupted)
     app()
+
+
+def _interrupted(signum, frame) -> None:
+    raise KeyboardInterrupt

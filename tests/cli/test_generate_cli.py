@@ -134,6 +134,26 @@ def test_a_kill_during_store_writes_then_a_rerun_resumes_without_duplicates(tmp_
     assert again.exit_code == 0 and len(statuses(store)) == 2  # a completed run is not resumed: a new one
 
 
+@pytest.mark.timeout(120)
+def test_a_stop_by_sigterm_marks_the_run_interrupted_and_a_rerun_resumes_it(tmp_path):
+    n = 3000
+    src = prompts(tmp_path, [f"prompt {i}" for i in range(n)])
+    store, out = tmp_path / "s.db", tmp_path / "o.jsonl"
+    command = [sys.executable, "-m", "breakfix", "generate", "-m", "mock:echo", "-i", str(src), "-o", str(out),
+               "--store", str(store), "--batch-size", "50"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while _stored(store) < 200 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.terminate()
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode != 0 and "Traceback" not in stderr
+    assert statuses(store) == [("failed", "interrupted")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=100)
+    assert done.returncode == 0 and "resuming run" in done.stderr, done.stderr
+    assert statuses(store) == [("completed", None)] and len(out.read_text().splitlines()) == n
+
+
 def _stored(store):
     if not store.exists():
         return 0
