@@ -105,53 +105,56 @@ def test_a_full_disk_under_the_store_fails_the_run_in_one_line(tmp_path, monkeyp
     assert not (tmp_path / "o.jsonl").exists()
 
 
-@pytest.mark.timeout(120)
-def test_a_kill_during_store_writes_then_a_rerun_resumes_without_duplicates(tmp_path):
-    n = 3000
-    src = prompts(tmp_path, [f"prompt {i}" for i in range(n)])
+N = 3000
+
+
+def _generating(tmp_path):
+    """`breakfix generate` of N prompts in a process of its own, once it has stored 200 replies:
+    the command, its store, its output and the process."""
+    src = prompts(tmp_path, [f"prompt {i}" for i in range(N)])
     store, out = tmp_path / "s.db", tmp_path / "o.jsonl"
     command = [sys.executable, "-m", "breakfix", "generate", "-m", "mock:echo", "-i", str(src), "-o", str(out),
                "--store", str(store), "--batch-size", "50"]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
         while _stored(store) < 200 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    except BaseException:
+        proc.kill()
+        raise
+    return command, store, out, proc
+
+
+@pytest.mark.timeout(120)
+def test_a_kill_during_store_writes_then_a_rerun_resumes_without_duplicates(tmp_path):
+    command, store, out, proc = _generating(tmp_path)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
     first = _stored(store)
-    assert 0 < first < n and not out.exists()
+    assert 0 < first < N and not out.exists()
     done = subprocess.run(command, capture_output=True, text=True, timeout=100)
     assert done.returncode == 0, done.stderr
     assert "resuming run" in done.stderr and "prompts already answered" in done.stderr
     with Store(store) as db:
         [run] = db.runs()
         assert run.status == "completed"
-        assert db.run(run.id).counts["conversations"] == n
-    assert len(out.read_text().splitlines()) == n
-    again = invoke("generate", "-m", "mock:echo", "-i", src, "-o", out, "--store", store, "--batch-size", "50")
-    assert again.exit_code == 0 and len(statuses(store)) == 2  # a completed run is not resumed: a new one
+        assert db.run(run.id).counts["conversations"] == N
+    assert len(out.read_text().splitlines()) == N
+    again = subprocess.run(command, capture_output=True, text=True, timeout=100)
+    assert again.returncode == 0 and len(statuses(store)) == 2  # a completed run is not resumed: a new one
 
 
 @pytest.mark.timeout(120)
 def test_a_stop_by_sigterm_marks_the_run_interrupted_and_a_rerun_resumes_it(tmp_path):
-    n = 3000
-    src = prompts(tmp_path, [f"prompt {i}" for i in range(n)])
-    store, out = tmp_path / "s.db", tmp_path / "o.jsonl"
-    command = [sys.executable, "-m", "breakfix", "generate", "-m", "mock:echo", "-i", str(src), "-o", str(out),
-               "--store", str(store), "--batch-size", "50"]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while _stored(store) < 200 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    command, store, out, proc = _generating(tmp_path)
     proc.terminate()
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode != 0 and "Traceback" not in stderr
     assert statuses(store) == [("failed", "interrupted")]
     done = subprocess.run(command, capture_output=True, text=True, timeout=100)
     assert done.returncode == 0 and "resuming run" in done.stderr, done.stderr
-    assert statuses(store) == [("completed", None)] and len(out.read_text().splitlines()) == n
+    assert statuses(store) == [("completed", None)] and len(out.read_text().splitlines()) == N
 
 
 def _stored(store):
