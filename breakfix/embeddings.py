@@ -2,7 +2,8 @@
 
 Used for near-duplicate detection, category inference and the offline judges. Vectors are
 unit-normalised, so a dot product is a cosine similarity. `Embedder` keeps an on-disk cache
-keyed by the text's sha256, so each distinct text is embedded once per machine.
+keyed by the text's sha256, so each distinct text is embedded once per machine, and a memo in
+memory, so a judge that reads the same reply twice in one pass embeds it once even without one.
 """
 
 from __future__ import annotations
@@ -30,11 +31,14 @@ def model_dir() -> Path:
 
 
 class Embedder:
-    def __init__(self, cache: Path | None = None, *, max_length: int = 128, batch_size: int = 64):
+    def __init__(self, cache: Path | None = None, *, max_length: int = 128, batch_size: int = 64, memo: int = 20_000):
         self.max_length = max_length
         self.batch_size = batch_size
         self._model = None
         self._db = None
+        # The refusal judge's slow path and its off-topic check read many of the same replies and requests.
+        self._memo: dict[str, np.ndarray] = {}
+        self._memo_size = memo
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(cache, isolation_level=None)
@@ -60,7 +64,8 @@ class Embedder:
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         keys = [self._key(t) for t in texts]
         missing: dict[str, list[int]] = {}
-        cached = self._cached(set(keys))
+        cached = {k: self._memo[k] for k in keys if k in self._memo}
+        cached |= self._cached(set(keys) - cached.keys())
         for i, key in enumerate(keys):
             if key in cached:
                 out[i] = cached[key]
@@ -72,6 +77,10 @@ class Embedder:
             for rows, vec in zip(missing.values(), vectors):
                 out[rows] = vec
             self._store(list(missing), vectors)
+            cached |= dict(zip(missing, vectors))
+        if len(self._memo) + len(cached) > self._memo_size:
+            self._memo.clear()
+        self._memo |= cached
         return out
 
     def _cached(self, keys: set[str]) -> dict[str, np.ndarray]:
