@@ -29,6 +29,9 @@ def run(
             record = db.run(resume)
             if record.kind != "cycle":
                 raise InputError(f"run {record.id} is a {record.kind} run; --resume takes a `breakfix run` run")
+            if record.busy:
+                raise InputError(f"run {record.id} is running now (process {record.owner}); wait for it, or stop "
+                                 "it and resume it then")
             if config is not None or (model and model != record.model):
                 raise InputError("a resumed run keeps its recipe and model; only --rounds may change")
             settings = CycleConfig.model_validate(record.config)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
@@ -43,6 +45,26 @@ def config_key(config: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(config).encode()).hexdigest()
 
 
+def this_process() -> str:
+    """This process, as a run's owner: host and pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def alive(owner: str | None) -> bool | None:
+    """Whether a run's owning process still runs: known only for a process of this machine on a
+    POSIX system (None otherwise). A reused pid reads alive: a run is never failed by mistake."""
+    host, _, pid = (owner or "").rpartition(":")
+    if os.name != "posix" or host != socket.gethostname() or not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 class RunRecord(BaseModel):
     id: str
     kind: str
@@ -52,7 +74,13 @@ class RunRecord(BaseModel):
     created_at: str
     finished_at: str | None
     error: str | None
+    owner: str | None = None
     counts: dict[str, int] = {}
+
+    @property
+    def busy(self) -> bool:
+        """Running in another live process of this machine: not to be resumed or written to."""
+        return self.status == "running" and self.owner != this_process() and alive(self.owner) is True
 
 
 class StepRecord(BaseModel):
@@ -98,6 +126,7 @@ class Store:
         self.conn.execute("PRAGMA busy_timeout=30000")
         self.conn.row_factory = sqlite3.Row
         self._migrate()
+        self._settle()
 
     def close(self) -> None:
         self.conn.close()
@@ -134,6 +163,9 @@ class Store:
             if name in applied:
                 continue
             with self.transaction() as tx:
+                # another process opening the same new store may have applied it since we looked
+                if tx.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone():
+                    continue
                 for statement in _statements(sql):
                     tx.execute(statement)
                 tx.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, now()))
@@ -141,6 +173,24 @@ class Store:
     @property
     def schema_version(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM migrations").fetchone()[0]
+
+    def _settle(self) -> None:
+        """Runs left "running" by a process that ended without saying so (`kill -9`, a crash, the
+        machine's OOM killer) read failed, so no run stays "running" for ever; a rerun of the
+        command resumes them as before."""
+        rows = self.conn.execute("SELECT id, owner FROM runs WHERE status = 'running' AND owner IS NOT NULL")
+        ended = [(row["id"], row["owner"]) for row in rows.fetchall() if alive(row["owner"]) is False]
+        if not ended:
+            return
+        try:
+            with self.transaction() as tx:
+                for run_id, owner in ended:
+                    tx.execute("UPDATE runs SET status = 'failed', finished_at = ?, error = ? "
+                               "WHERE id = ? AND status = 'running' AND owner = ?",
+                               (now(), f"stopped without finishing: its process ({owner}) ended (killed or crashed); "
+                                       "rerun the command to resume it", run_id, owner))
+        except sqlite3.OperationalError:  # a read-only store is shown as it is
+            pass
 
     # --- configs and runs -----------------------------------------------------------------------
 
@@ -161,18 +211,19 @@ class Store:
         run_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
         with self.transaction() as tx:
             tx.execute(
-                "INSERT INTO runs (id, kind, status, model, config_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (run_id, kind, "running", model, config_id, now()),
+                "INSERT INTO runs (id, kind, status, model, config_id, created_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run_id, kind, "running", model, config_id, now(), this_process()),
             )
         return run_id
 
     def unfinished_run(self, kind: str, *, model: str | None, config: dict[str, Any]) -> str | None:
         """The newest run of this kind, model and exact config that did not complete (killed,
-        failed, interrupted): what a rerun of the same command resumes."""
-        row = self.conn.execute(
-            "SELECT id FROM runs WHERE kind = ? AND model IS ? AND config_id = ? AND status != 'completed' "
-            "ORDER BY created_at DESC LIMIT 1", (kind, model, config_key(config))).fetchone()
-        return row[0] if row else None
+        failed, interrupted): what a rerun of the same command resumes. One that another process
+        of this machine is running now is not."""
+        rows = self.conn.execute(
+            "SELECT * FROM runs WHERE kind = ? AND model IS ? AND config_id = ? AND status != 'completed' "
+            "ORDER BY created_at DESC", (kind, model, config_key(config))).fetchall()
+        return next((row["id"] for row in rows if not self._run(row).busy), None)
 
     # --- the loop's steps ----------------------------------------------------------------------
 
@@ -184,9 +235,10 @@ class Store:
         child = f"{run_id}.r{round_idx}.{phase}"
         config_id = self.put_config(config) if config is not None else None
         with self.transaction() as tx:
-            tx.execute("INSERT INTO runs (id, kind, status, model, config_id, created_at) VALUES (?, ?, 'running', ?, ?, ?) "
-                       "ON CONFLICT (id) DO UPDATE SET status = 'running', error = NULL",
-                       (child, kind, model, config_id, now()))
+            tx.execute("INSERT INTO runs (id, kind, status, model, config_id, created_at, owner) "
+                       "VALUES (?, ?, 'running', ?, ?, ?, ?) "
+                       "ON CONFLICT (id) DO UPDATE SET status = 'running', error = NULL, owner = excluded.owner",
+                       (child, kind, model, config_id, now(), this_process()))
             tx.execute("INSERT INTO steps (run_id, round, phase, status, child_run_id, started_at) "
                        "VALUES (?, ?, ?, 'running', ?, ?) "
                        "ON CONFLICT (run_id, round, phase) DO UPDATE SET status = 'running', tries = tries + 1",
@@ -215,8 +267,8 @@ class Store:
         """Mark a stopped run running again (with its possibly extended config)."""
         config_id = self.put_config(config) if config is not None else None
         with self.transaction() as tx:
-            tx.execute("UPDATE runs SET status = 'running', finished_at = NULL, error = NULL, "
-                       "config_id = COALESCE(?, config_id) WHERE id = ?", (config_id, run_id))
+            tx.execute("UPDATE runs SET status = 'running', finished_at = NULL, error = NULL, owner = ?, "
+                       "config_id = COALESCE(?, config_id) WHERE id = ?", (this_process(), config_id, run_id))
 
     def finish_run(self, run_id: str, status: str = "completed", error: str | None = None) -> None:
         with self.transaction() as tx:
@@ -256,7 +308,7 @@ class Store:
         config = self.config(row["config_id"]) if row["config_id"] else None
         return RunRecord(id=row["id"], kind=row["kind"], status=row["status"], model=row["model"],
                          config=config, created_at=row["created_at"], finished_at=row["finished_at"],
-                         error=row["error"])
+                         error=row["error"], owner=row["owner"])
 
     # --- conversations --------------------------------------------------------------------------
 

@@ -127,4 +127,10 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "m004_run_owner",
+        """
+        ALTER TABLE runs ADD COLUMN owner TEXT;          -- host:pid of the process running it
+        """,
+    ),
 ]

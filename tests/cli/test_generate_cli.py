@@ -133,6 +133,8 @@ def test_a_kill_during_store_writes_then_a_rerun_resumes_without_duplicates(tmp_
     proc.communicate()
     first = _stored(store)
     assert 0 < first < N and not out.exists()
+    [(status, error)] = statuses(store)  # not left "running": its process is gone
+    assert status == "failed" and error.startswith("stopped without finishing")
     done = subprocess.run(command, capture_output=True, text=True, timeout=100)
     assert done.returncode == 0, done.stderr
     assert "resuming run" in done.stderr and "prompts already answered" in done.stderr

@@ -1,6 +1,9 @@
 """`breakfix run` and `breakfix report` through the CLI: recipes, bad input, resuming."""
 
 import json
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,6 +55,23 @@ def test_resuming_a_finished_run_redoes_nothing(tmp_path):
     assert [s.tries for s in steps_after] == [1] * len(steps)
     with Store(store) as db:
         assert {s.child_run_id: db.run(s.child_run_id).counts for s in steps_after} == before
+
+
+def test_a_run_another_process_is_running_is_not_resumed_beside_it(tmp_path):
+    store = tmp_path / "s.db"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with Store(store) as db:
+            run_id = db.create_run("cycle", model="mock:refuse", config={})
+            db.conn.execute("UPDATE runs SET owner = ? WHERE id = ?", (f"{socket.gethostname()}:{sleeper.pid}", run_id))
+        result = invoke("run", "--resume", run_id, "--store", store)
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert f"run {run_id} is running now (process" in " ".join(result.output.split())
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    with Store(store) as db:  # its process gone, the run reads failed, and may be resumed
+        assert db.run(run_id).status == "failed" and not db.run(run_id).busy
 
 
 @pytest.mark.parametrize("recipe, message", [

@@ -113,3 +113,58 @@ def test_a_process_killed_mid_write_leaves_only_whole_records(tmp_path):
             "WHERE c.run_id = ? GROUP BY c.id", (run,))]
     assert len(counts) > 5, "the writer should have committed several conversations before the kill"
     assert set(counts) == {60}
+
+
+HOLDER = textwrap.dedent("""
+    import sys, time
+    from breakfix.store import Store
+    db = Store(sys.argv[1])
+    print(db.create_run("generate", model="m", config={"n": 1}), flush=True)
+    time.sleep(60)
+""")
+
+
+def test_a_run_whose_process_was_killed_reads_failed_and_one_still_running_is_left_alone(tmp_path):
+    path = tmp_path / "s.db"
+    holders, runs = [], []
+    for _ in range(2):  # one after the other: the second run is the newer
+        holders.append(subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE, text=True))
+        runs.append(holders[-1].stdout.readline().strip())
+    killed, live = runs
+    try:
+        holders[0].kill()
+        holders[0].wait()
+        with Store(path) as db:
+            gone, running = db.run(killed), db.run(live)
+            assert gone.status == "failed" and "stopped without finishing" in gone.error and not gone.busy
+            assert running.status == "running" and running.busy
+            # a rerun of the same command resumes the killed run, never the one another process is running
+            assert db.unfinished_run("generate", model="m", config={"n": 1}) == killed
+    finally:
+        holders[1].kill()
+        holders[1].wait()
+    with Store(path) as db:
+        assert [r.status for r in db.runs()] == ["failed", "failed"]
+        assert db.unfinished_run("generate", model="m", config={"n": 1}) == live  # the newest
+
+
+def test_runs_of_this_process_of_another_machine_or_of_no_known_owner_are_left_running(store):
+    mine, elsewhere, unknown = (store.create_run("eval") for _ in range(3))
+    store.conn.execute("UPDATE runs SET owner = 'another-host:1' WHERE id = ?", (elsewhere,))
+    store.conn.execute("UPDATE runs SET owner = NULL WHERE id = ?", (unknown,))  # written before owners were
+    store._settle()
+    assert [r.status for r in store.runs()] == ["running"] * 3 and not any(r.busy for r in store.runs())
+
+
+def test_a_new_store_that_another_process_migrates_meanwhile_is_migrated_once(tmp_path, monkeypatch):
+    path, real, raced = tmp_path / "s.db", Store.transaction, []
+
+    def transaction(self):
+        if not raced:  # another process opens the new store between our look at it and our first write
+            raced.append(True)
+            Store(path).close()
+        return real(self)
+
+    monkeypatch.setattr(Store, "transaction", transaction)
+    with Store(path) as db:
+        assert raced and db.schema_version == len(MIGRATIONS)
