@@ -31,7 +31,8 @@ def model_dir() -> Path:
 
 
 class Embedder:
-    def __init__(self, cache: Path | None = None, *, max_length: int = 128, batch_size: int = 64, memo: int = 20_000):
+    def __init__(self, cache: Path | None = None, *, max_length: int = 128, batch_size: int = 64,
+                 memo: int = 20_000):
         self.max_length = max_length
         self.batch_size = batch_size
         self._model = None
@@ -78,9 +79,9 @@ class Embedder:
                 out[rows] = vec
             self._store(list(missing), vectors)
             cached |= dict(zip(missing, vectors))
-        if len(self._memo) + len(cached) > self._memo_size:
+        if len(self._memo) + len(cached.keys() - self._memo.keys()) > self._memo_size:
             self._memo.clear()
-        self._memo |= cached
+        self._memo |= dict(list(cached.items())[-self._memo_size:])  # a call larger than the memo keeps its last
         return out
 
     def _cached(self, keys: set[str]) -> dict[str, np.ndarray]:

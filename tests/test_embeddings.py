@@ -1,19 +1,35 @@
 import numpy as np
+import pytest
 
-from breakfix.embeddings import Embedder
+from breakfix.embeddings import DIM, Embedder
 
 
-def test_a_text_is_embedded_once_per_embedder_without_a_disk_cache(monkeypatch):
-    embed = Embedder(None, max_length=32, memo=3)
-    embedded: list[str] = []
-    real = Embedder._embed
-    monkeypatch.setattr(Embedder, "_embed", lambda self, texts: embedded.extend(texts) or real(self, texts))
+@pytest.fixture
+def embedded(monkeypatch):
+    """What reaches the model, in order; each text gets a vector of its own (no MiniLM needed)."""
+    texts: list[str] = []
 
-    first = embed.encode(["a reply", "a request"])
+    def embed(self, batch):
+        texts.extend(batch)
+        return np.stack([np.full(DIM, hash(t) % 997, dtype=np.float32) for t in batch])
+
+    monkeypatch.setattr(Embedder, "_embed", embed)
+    return texts
+
+
+def test_a_text_is_embedded_once_per_embedder_without_a_disk_cache(embedded):
+    embed = Embedder(None, memo=4)
+    first = embed.encode(["a reply", "a request", "a reply"])
     again = embed.encode(["a request", "another reply"])
     assert embedded == ["a reply", "a request", "another reply"]
-    assert np.array_equal(again[0], first[1])
-    # bounded: past its size the memo starts again rather than growing
-    embed.encode(["one", "two"])
-    embed.encode(["a reply"])
-    assert embedded[-3:] == ["one", "two", "a reply"] and len(embed._memo) <= 3
+    assert np.array_equal(again[0], first[1]) and np.array_equal(first[0], first[2])
+    embed.encode(["a reply", "a request", "another reply"])  # all known: nothing embedded, nothing forgotten
+    assert len(embedded) == 3
+
+
+def test_the_memo_stays_within_its_size(embedded):
+    embed = Embedder(None, memo=3)
+    embed.encode([f"text {i}" for i in range(10)])  # a call larger than the memo keeps only its last texts
+    assert len(embed._memo) == 3
+    embed.encode(["text 9", "new"])
+    assert embedded[-1] == "new" and len(embed._memo) <= 3

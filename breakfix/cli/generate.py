@@ -72,9 +72,8 @@ def _start(db: Store, model: str, run_config: dict[str, Any]) -> tuple[str, dict
     """The unfinished run of this very command to resume (with what it has stored, by item id),
     or a new run."""
     previous = db.unfinished_run("generate", model=model, config=run_config)
-    if previous is None:
+    if previous is None or not db.resume_run(previous):  # none, or another process took it meanwhile
         return db.create_run("generate", model=model, config=run_config), {}
-    db.resume_run(previous)
     done = {c.item_id: c for c in db.conversations(previous, purpose="generate")}
     err.print(f"resuming run {previous}: {len(done)} prompts already answered")
     return previous, done

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from breakfix.cli.common import StorePath, err, load, one_line, open_store, out
 from breakfix.errors import InputError
+from breakfix.store.owner import describe
 
 
 def run(
@@ -29,9 +30,6 @@ def run(
             record = db.run(resume)
             if record.kind != "cycle":
                 raise InputError(f"run {record.id} is a {record.kind} run; --resume takes a `breakfix run` run")
-            if record.busy:
-                raise InputError(f"run {record.id} is running now (process {record.owner}); wait for it, or stop "
-                                 "it and resume it then")
             if config is not None or (model and model != record.model):
                 raise InputError("a resumed run keeps its recipe and model; only --rounds may change")
             settings = CycleConfig.model_validate(record.config)
@@ -49,7 +47,9 @@ def run(
             run_id = db.create_run("cycle", model=settings.model, config=settings.model_dump(mode="json"))
             err.print(f"run {run_id}: {settings.rounds} rounds on {settings.model} (store {db.path})")
         else:
-            db.resume_run(run_id, config=settings.model_dump(mode="json"))
+            if not db.resume_run(run_id, config=settings.model_dump(mode="json")):
+                raise InputError(f"run {run_id} is running now ({describe(db.run(run_id).owner)}); wait for it, "
+                                 "or stop it and resume it then")
             err.print(f"resuming run {run_id} from its last completed step")
         try:
             loop = _loop(db, run_id, settings)

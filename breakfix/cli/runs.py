@@ -11,6 +11,7 @@ from rich.table import Table
 
 from breakfix.cli.common import StorePath, err, open_store, out
 from breakfix.redact import possibly_harmful, redact, terminal_safe
+from breakfix.store.owner import describe
 
 app = typer.Typer(no_args_is_help=True, help="Inspect runs in the store.")
 
@@ -22,7 +23,8 @@ def list_runs(store: StorePath = None, limit: int = typer.Option(50, min=1)) -> 
         runs = db.runs(limit)
         table = Table("run", "kind", "status", "model", "created", title=str(db.path))
         for run in runs:
-            table.add_row(run.id, run.kind, run.status, run.model or "", run.created_at[:19].replace("T", " "))
+            status = f"{run.status} ({describe(run.owner)})" if run.status == "running" and run.owner else run.status
+            table.add_row(run.id, run.kind, status, run.model or "", run.created_at[:19].replace("T", " "))
     out.print(table if runs else f"no runs in {db.path}")
 
 
@@ -41,7 +43,8 @@ def show_run(
         for stored in db.scores(record.id):
             if stored.score.kind == "harm":
                 severities.setdefault(stored.conversation_id, []).append(stored.score.value)
-    out.print(f"[bold]{record.id}[/]  {record.kind}  {record.status}  model={record.model}")
+    running = f" ({describe(record.owner)})" if record.status == "running" and record.owner else ""
+    out.print(f"[bold]{record.id}[/]  {record.kind}  {record.status}{running}  model={record.model}")
     out.print(f"created {record.created_at}  finished {record.finished_at or '-'}")
     if record.error:
         out.print(f"[red]error:[/] {escape(terminal_safe(record.error))}")

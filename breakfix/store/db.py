@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import socket
 import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
@@ -23,6 +21,7 @@ from pydantic import BaseModel
 
 from breakfix.errors import InputError
 from breakfix.store.migrations import MIGRATIONS
+from breakfix.store.owner import alive, describe, this_process
 from breakfix.types import Finding, Message, Score
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -45,26 +44,6 @@ def config_key(config: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(config).encode()).hexdigest()
 
 
-def this_process() -> str:
-    """This process, as a run's owner: host and pid."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def alive(owner: str | None) -> bool | None:
-    """Whether a run's owning process still runs: known only for a process of this machine on a
-    POSIX system (None otherwise). A reused pid reads alive: a run is never failed by mistake."""
-    host, _, pid = (owner or "").rpartition(":")
-    if os.name != "posix" or host != socket.gethostname() or not pid.isdigit():
-        return None
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
 class RunRecord(BaseModel):
     id: str
     kind: str
@@ -80,7 +59,19 @@ class RunRecord(BaseModel):
     @property
     def busy(self) -> bool:
         """Running in another live process of this machine: not to be resumed or written to."""
-        return self.status == "running" and self.owner != this_process() and alive(self.owner) is True
+        return _busy(self.status, self.owner)
+
+
+def _busy(status: str, owner: str | None) -> bool:
+    return status == "running" and owner != this_process() and alive(owner) is True
+
+
+def _ended(run_id: str, kind: str, owner: str) -> str:
+    """Why a run is failed whose process is gone, and how to go on."""
+    parent, _, _ = run_id.partition(".")
+    then = (f"; continue the loop with: breakfix run --resume {parent}" if parent != run_id or kind == "cycle"
+            else "; the same command resumes it" if kind == "generate" else "")
+    return f"stopped without finishing: its process ({describe(owner)}) ended (killed or crashed){then}"
 
 
 class StepRecord(BaseModel):
@@ -162,13 +153,19 @@ class Store:
         for name, sql in MIGRATIONS:
             if name in applied:
                 continue
-            with self.transaction() as tx:
-                # another process opening the same new store may have applied it since we looked
-                if tx.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone():
-                    continue
-                for statement in _statements(sql):
-                    tx.execute(statement)
-                tx.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, now()))
+            try:
+                self._apply(name, sql)
+            except sqlite3.OperationalError as exc:  # a read-only store of an older breakfix
+                raise InputError(f"{self.path}: cannot bring the store up to date ({exc})") from None
+
+    def _apply(self, name: str, sql: str) -> None:
+        with self.transaction() as tx:
+            # another process opening the same new store may have applied it since we looked
+            if tx.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone():
+                return
+            for statement in _statements(sql):
+                tx.execute(statement)
+            tx.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, now()))
 
     @property
     def schema_version(self) -> int:
@@ -176,19 +173,17 @@ class Store:
 
     def _settle(self) -> None:
         """Runs left "running" by a process that ended without saying so (`kill -9`, a crash, the
-        machine's OOM killer) read failed, so no run stays "running" for ever; a rerun of the
-        command resumes them as before."""
-        rows = self.conn.execute("SELECT id, owner FROM runs WHERE status = 'running' AND owner IS NOT NULL")
-        ended = [(row["id"], row["owner"]) for row in rows.fetchall() if alive(row["owner"]) is False]
+        OOM killer) read failed, so no run stays "running" for ever."""
+        rows = self.conn.execute("SELECT id, kind, owner FROM runs WHERE status = 'running' AND owner IS NOT NULL")
+        ended = [row for row in rows.fetchall() if alive(row["owner"]) is False]
         if not ended:
             return
         try:
             with self.transaction() as tx:
-                for run_id, owner in ended:
+                for row in ended:
                     tx.execute("UPDATE runs SET status = 'failed', finished_at = ?, error = ? "
                                "WHERE id = ? AND status = 'running' AND owner = ?",
-                               (now(), f"stopped without finishing: its process ({owner}) ended (killed or crashed); "
-                                       "rerun the command to resume it", run_id, owner))
+                               (now(), _ended(row["id"], row["kind"], row["owner"]), row["id"], row["owner"]))
         except sqlite3.OperationalError:  # a read-only store is shown as it is
             pass
 
@@ -263,17 +258,28 @@ class Store:
         rows = self.conn.execute("SELECT * FROM steps WHERE run_id = ? ORDER BY round, started_at", (run_id,))
         return [_step(row) for row in rows.fetchall()]
 
-    def resume_run(self, run_id: str, config: dict[str, Any] | None = None) -> None:
-        """Mark a stopped run running again (with its possibly extended config)."""
+    def resume_run(self, run_id: str, config: dict[str, Any] | None = None) -> bool:
+        """Mark a stopped run running again, in this process (with its possibly extended config);
+        False, and nothing changed, when another live process is running it now. The look and
+        the claim are one transaction, so two processes never both resume one run."""
         config_id = self.put_config(config) if config is not None else None
         with self.transaction() as tx:
+            row = tx.execute("SELECT status, owner FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None or _busy(row["status"], row["owner"]):
+                return False
             tx.execute("UPDATE runs SET status = 'running', finished_at = NULL, error = NULL, owner = ?, "
                        "config_id = COALESCE(?, config_id) WHERE id = ?", (this_process(), config_id, run_id))
+        return True
 
     def finish_run(self, run_id: str, status: str = "completed", error: str | None = None) -> None:
+        """Close a run; a loop that stops also stops the phase it was in (its child run)."""
         with self.transaction() as tx:
             tx.execute("UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE id = ?",
                        (status, now(), error, run_id))
+            if status != "completed":
+                tx.execute("UPDATE runs SET status = ?, finished_at = ?, error = ? "
+                           "WHERE substr(id, 1, ?) = ? AND status = 'running'",
+                           (status, now(), error, len(run_id) + 1, run_id + "."))
 
     def runs(self, limit: int = 50) -> list[RunRecord]:
         rows = self.conn.execute("SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", (limit,))

@@ -1,7 +1,6 @@
 """`breakfix run` and `breakfix report` through the CLI: recipes, bad input, resuming."""
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from typer.testing import CliRunner
 
 from breakfix.cli import app
 from breakfix.store import Store
+from breakfix.store.owner import _started, this_process
 
 runner = CliRunner()
 SMOKE = Path(__file__).parents[2] / "recipes" / "smoke.yaml"
@@ -57,16 +57,19 @@ def test_resuming_a_finished_run_redoes_nothing(tmp_path):
         assert {s.child_run_id: db.run(s.child_run_id).counts for s in steps_after} == before
 
 
+@pytest.mark.timeout(60)  # without the check it would run the whole loop
 def test_a_run_another_process_is_running_is_not_resumed_beside_it(tmp_path):
     store = tmp_path / "s.db"
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
+        host, space, _, _ = this_process().rsplit(":", 3)
         with Store(store) as db:
             run_id = db.create_run("cycle", model="mock:refuse", config={})
-            db.conn.execute("UPDATE runs SET owner = ? WHERE id = ?", (f"{socket.gethostname()}:{sleeper.pid}", run_id))
+            db.conn.execute("UPDATE runs SET owner = ? WHERE id = ?",
+                            (f"{host}:{space}:{sleeper.pid}:{_started(sleeper.pid) or '-'}", run_id))
         result = invoke("run", "--resume", run_id, "--store", store)
         assert result.exit_code == 1 and "Traceback" not in result.output
-        assert f"run {run_id} is running now (process" in " ".join(result.output.split())
+        assert f"run {run_id} is running now (pid {sleeper.pid} on {host})" in " ".join(result.output.split())
     finally:
         sleeper.kill()
         sleeper.wait()

@@ -11,6 +11,7 @@ import pytest
 from breakfix.errors import InputError
 from breakfix.store import SCHEMA_VERSION, Store
 from breakfix.store.migrations import MIGRATIONS
+from breakfix.store.owner import this_process
 from breakfix.types import Message, user
 
 
@@ -125,35 +126,58 @@ HOLDER = textwrap.dedent("""
 
 
 def test_a_run_whose_process_was_killed_reads_failed_and_one_still_running_is_left_alone(tmp_path):
-    path = tmp_path / "s.db"
-    holders, runs = [], []
-    for _ in range(2):  # one after the other: the second run is the newer
-        holders.append(subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE, text=True))
-        runs.append(holders[-1].stdout.readline().strip())
-    killed, live = runs
+    path, holders, runs = tmp_path / "s.db", [], []
     try:
+        for _ in range(2):  # one after the other: the second run is the newer
+            holders.append(subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE, text=True))
+            runs.append(holders[-1].stdout.readline().strip())
+        killed, live = runs
         holders[0].kill()
         holders[0].wait()
         with Store(path) as db:
             gone, running = db.run(killed), db.run(live)
-            assert gone.status == "failed" and "stopped without finishing" in gone.error and not gone.busy
+            assert gone.status == "failed" and not gone.busy
+            assert gone.error.startswith("stopped without finishing: its process (pid ")
+            assert gone.error.endswith("; the same command resumes it")
             assert running.status == "running" and running.busy
             # a rerun of the same command resumes the killed run, never the one another process is running
             assert db.unfinished_run("generate", model="m", config={"n": 1}) == killed
+            assert not db.resume_run(live) and db.run(live).owner == running.owner
     finally:
-        holders[1].kill()
-        holders[1].wait()
+        for holder in holders:
+            holder.kill()
+            holder.wait()
     with Store(path) as db:
         assert [r.status for r in db.runs()] == ["failed", "failed"]
         assert db.unfinished_run("generate", model="m", config={"n": 1}) == live  # the newest
+        assert db.resume_run(live) and db.run(live).status == "running" and not db.run(live).busy
 
 
 def test_runs_of_this_process_of_another_machine_or_of_no_known_owner_are_left_running(store):
     mine, elsewhere, unknown = (store.create_run("eval") for _ in range(3))
-    store.conn.execute("UPDATE runs SET owner = 'another-host:1' WHERE id = ?", (elsewhere,))
+    store.conn.execute("UPDATE runs SET owner = 'another-host:a.1:1:1' WHERE id = ?", (elsewhere,))
     store.conn.execute("UPDATE runs SET owner = NULL WHERE id = ?", (unknown,))  # written before owners were
     store._settle()
     assert [r.status for r in store.runs()] == ["running"] * 3 and not any(r.busy for r in store.runs())
+
+
+def test_a_stopped_loop_stops_the_phase_it_was_in_and_a_killed_one_says_how_to_go_on(tmp_path, monkeypatch):
+    from breakfix.store import db as module
+
+    with Store(tmp_path / "s.db") as db:
+        loop = db.create_run("cycle")
+        db.begin_step(loop, 1, "redteam", kind="redteam", model="m")
+        db.finish_run(loop, "failed", "interrupted")
+        assert {r.id: (r.status, r.error) for r in db.runs()} == {
+            loop: ("failed", "interrupted"), f"{loop}.r1.redteam": ("failed", "interrupted")}
+        db.resume_run(loop)
+        db.begin_step(loop, 1, "redteam", kind="redteam", model="m")
+    real = module.alive
+    monkeypatch.setattr(module, "alive", lambda owner: False if owner == this_process() else real(owner))  # as if killed
+    with Store(tmp_path / "s.db") as db:
+        errors = {r.id: r.error for r in db.runs()}
+    assert errors[loop].startswith("stopped without finishing")
+    assert all(e.endswith(f"; continue the loop with: breakfix run --resume {loop}") for e in errors.values())
 
 
 def test_a_new_store_that_another_process_migrates_meanwhile_is_migrated_once(tmp_path, monkeypatch):
@@ -168,3 +192,12 @@ def test_a_new_store_that_another_process_migrates_meanwhile_is_migrated_once(tm
     monkeypatch.setattr(Store, "transaction", transaction)
     with Store(path) as db:
         assert raced and db.schema_version == len(MIGRATIONS)
+
+
+def test_a_store_that_cannot_be_brought_up_to_date_is_a_clear_error(tmp_path, monkeypatch):
+    def read_only(self, name, sql):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(Store, "_apply", read_only)  # as a read-only store of an older breakfix does
+    with pytest.raises(InputError, match="cannot bring the store up to date .attempt to write a readonly database"):
+        Store(tmp_path / "s.db")
