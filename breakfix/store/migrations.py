@@ -130,7 +130,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     (
         "m004_run_owner",
         """
-        ALTER TABLE runs ADD COLUMN owner TEXT;          -- host:pid of the process running it
+        ALTER TABLE runs ADD COLUMN owner TEXT;          -- the process running it (see store/owner.py)
         """,
     ),
 ]
