@@ -81,7 +81,8 @@ class Embedder:
             cached |= dict(zip(missing, vectors))
         if len(self._memo) + len(cached.keys() - self._memo.keys()) > self._memo_size:
             self._memo.clear()
-        self._memo |= dict(list(cached.items())[-self._memo_size:])  # a call larger than the memo keeps its last
+        if self._memo_size:  # a call larger than the memo keeps its last texts
+            self._memo |= dict(list(cached.items())[-self._memo_size:])
         return out
 
     def _cached(self, keys: set[str]) -> dict[str, np.ndarray]:

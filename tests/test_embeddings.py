@@ -33,3 +33,10 @@ def test_the_memo_stays_within_its_size(embedded):
     assert len(embed._memo) == 3
     embed.encode(["text 9", "new"])
     assert embedded[-1] == "new" and len(embed._memo) <= 3
+
+
+def test_a_memo_of_size_zero_keeps_nothing(embedded):
+    embed = Embedder(None, memo=0)
+    embed.encode(["a", "b"])
+    embed.encode(["a"])
+    assert embedded == ["a", "b", "a"] and not embed._memo
