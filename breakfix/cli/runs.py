@@ -23,9 +23,13 @@ def list_runs(store: StorePath = None, limit: int = typer.Option(50, min=1)) -> 
         runs = db.runs(limit)
         table = Table("run", "kind", "status", "model", "created", title=str(db.path))
         for run in runs:
-            status = f"{run.status} ({describe(run.owner)})" if run.status == "running" and run.owner else run.status
-            table.add_row(run.id, run.kind, status, run.model or "", run.created_at[:19].replace("T", " "))
+            table.add_row(run.id, run.kind, _status(run), run.model or "", run.created_at[:19].replace("T", " "))
     out.print(table if runs else f"no runs in {db.path}")
+
+
+def _status(run) -> str:
+    """A run's status; a running one names its process."""
+    return f"{run.status} ({describe(run.owner)})" if run.status == "running" and run.owner else run.status
 
 
 @app.command("show")
@@ -43,8 +47,7 @@ def show_run(
         for stored in db.scores(record.id):
             if stored.score.kind == "harm":
                 severities.setdefault(stored.conversation_id, []).append(stored.score.value)
-    running = f" ({describe(record.owner)})" if record.status == "running" and record.owner else ""
-    out.print(f"[bold]{record.id}[/]  {record.kind}  {record.status}{running}  model={record.model}")
+    out.print(f"[bold]{record.id}[/]  {record.kind}  {_status(record)}  model={record.model}")
     out.print(f"created {record.created_at}  finished {record.finished_at or '-'}")
     if record.error:
         out.print(f"[red]error:[/] {escape(terminal_safe(record.error))}")

@@ -216,9 +216,9 @@ class Store:
         failed, interrupted): what a rerun of the same command resumes. One that another process
         of this machine is running now is not."""
         rows = self.conn.execute(
-            "SELECT * FROM runs WHERE kind = ? AND model IS ? AND config_id = ? AND status != 'completed' "
-            "ORDER BY created_at DESC", (kind, model, config_key(config))).fetchall()
-        return next((row["id"] for row in rows if not self._run(row).busy), None)
+            "SELECT id, status, owner FROM runs WHERE kind = ? AND model IS ? AND config_id = ? "
+            "AND status != 'completed' ORDER BY created_at DESC", (kind, model, config_key(config))).fetchall()
+        return next((row["id"] for row in rows if not _busy(row["status"], row["owner"])), None)
 
     # --- the loop's steps ----------------------------------------------------------------------
 

@@ -53,3 +53,17 @@ def test_escape_codes_in_replies_are_printed_as_text(tmp_path):
     assert once.exit_code == 0 and "\x1b" not in once.output and "\\x1b]8;;" in once.output
     talk = invoke("chat", "-m", "mock:echo", input=HOSTILE + "\n/exit\n")
     assert talk.exit_code == 0 and "\x1b" not in talk.output.replace(HOSTILE, "")
+
+
+def test_a_running_run_names_its_process_and_a_finished_one_does_not(tmp_path):
+    import os
+
+    store = tmp_path / "s.db"
+    with Store(store) as db:
+        running, done = db.create_run("eval"), db.create_run("eval")
+        db.finish_run(done)
+    listed = " ".join(invoke("runs", "list", "--store", store, env={"COLUMNS": "200"}).output.split())
+    assert f"running (pid {os.getpid()} on" in listed and listed.count("(pid ") == 1
+    shown = " ".join(invoke("runs", "show", running, "--store", store).output.split())
+    assert f"running (pid {os.getpid()} on" in shown
+    assert "(pid " not in " ".join(invoke("runs", "show", done, "--store", store).output.split())
