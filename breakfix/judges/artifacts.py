@@ -217,19 +217,26 @@ def request_model(catalog, static: StaticEmbedder):
     return RequestModel().fit(texts, harmful, static), dict(zip(texts, held_out))
 
 
+def unseen_harm(request, seen: dict, prompts: list[str], static: StaticEmbedder) -> np.ndarray:
+    """P(harmful) of each request as the request model reads requests it never trained on: its
+    out-of-fold figure for those it did (`request_model`), its own for the rest."""
+    fresh = request.proba(prompts, static)
+    return np.array([seen.get(p, f) for p, f in zip(prompts, fresh)])
+
+
 def build(home: Path, catalog, static: StaticEmbedder, transformer: Embedder) -> tuple:
     from breakfix.judges.groundedness import GroundednessModel
     from breakfix.judges.harm import HarmModel
     from breakfix.judges.refusal import RefusalModel
 
-    refusal = RefusalModel.train([e for e in refusal_examples(catalog) if e.split == "fix"], static, transformer)
     request, seen = request_model(catalog, static)
+    train = [e for e in refusal_examples(catalog) if e.split == "fix"]
+    refusal = RefusalModel.train(train, unseen_harm(request, seen, [e.prompt for e in train], static), static, transformer)
     train = [e for e in harm_examples(catalog) if e.split == "fix"] + benign_anchors(catalog, static)
     prompts, replies = [e.prompt for e in train], [e.response for e in train]
-    probs = refusal.proba(prompts, replies, static, transformer, [True] * len(prompts))  # labelled requests stand alone
+    harmful = unseen_harm(request, seen, prompts, static)
+    probs = refusal.proba(prompts, replies, harmful, static, transformer, [True] * len(prompts))  # labelled requests stand alone
     requests = RequestCategories(static).benign_share(prompts)
-    fresh = request.proba(prompts, static)
-    harmful = np.array([seen.get(p, f) for p, f in zip(prompts, fresh)])
     harm = HarmModel().fit(prompts, replies, [e.label for e in train], probs, requests, harmful, static)
     train = [e for e in groundedness_examples() if e.split == "fix"]
     grounded = GroundednessModel().fit([e.context for e in train], [e.response for e in train], [e.label for e in train], static)

@@ -98,17 +98,17 @@ def _fold(kind: str, catalog, static, transformer, train: list[Example], request
     from breakfix.judges.refusal import OfflineRefusal, RefusalModel
 
     refusal_train = train if kind == "refusal" else [e for e in a.refusal_examples(catalog) if e.split == "fix"]
-    refusal = RefusalModel.train(refusal_train, static, transformer)
     request, seen = request_and_seen
+    refusal = RefusalModel.train(refusal_train, a.unseen_harm(request, seen, [e.prompt for e in refusal_train], static),
+                                 static, transformer)
     harm = None
     if kind == "harm":
         rows = train + a.benign_anchors(catalog, static)
         prompts, replies = [e.prompt for e in rows], [e.response for e in rows]
-        fresh = request.proba(prompts, static)
+        harmful = a.unseen_harm(request, seen, prompts, static)
         harm = HarmModel().fit(prompts, replies, [e.label for e in rows],
-                               refusal.proba(prompts, replies, static, transformer, [True] * len(rows)),
-                               a.RequestCategories(static).benign_share(prompts),
-                               np.array([seen.get(p, f) for p, f in zip(prompts, fresh)]), static)
+                               refusal.proba(prompts, replies, harmful, static, transformer, [True] * len(rows)),
+                               a.RequestCategories(static).benign_share(prompts), harmful, static)
     artifacts = a.OfflineArtifacts("fold", static, transformer, refusal, harm, None, request)
     return OfflineRefusal(artifacts) if kind == "refusal" else OfflineHarm(artifacts)
 
