@@ -235,7 +235,8 @@ def build(home: Path, catalog, static: StaticEmbedder, transformer: Embedder) ->
     train = [e for e in harm_examples(catalog) if e.split == "fix"] + benign_anchors(catalog, static)
     prompts, replies = [e.prompt for e in train], [e.response for e in train]
     harmful = unseen_harm(request, seen, prompts, static)
-    probs = refusal.proba(prompts, replies, harmful, static, transformer, [True] * len(prompts))  # labelled requests stand alone
+    # labelled requests stand alone
+    probs = refusal.proba(prompts, replies, harmful, static, transformer, [True] * len(prompts))
     requests = RequestCategories(static).benign_share(prompts)
     harm = HarmModel().fit(prompts, replies, [e.label for e in train], probs, requests, harmful, static)
     train = [e for e in groundedness_examples() if e.split == "fix"]

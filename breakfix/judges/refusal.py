@@ -56,13 +56,15 @@ class RefusalModel:
     def _features(self, prompts, replies, harmful, static: StaticEmbedder, transformer: Embedder | None = None,
                   related=None):
         related = relevance(static, prompts, replies) if related is None else related
-        blocks = [self.text.transform(replies), dense(shape(replies), related, stance(prompts, replies, harmful), weight=_DENSE_WEIGHT)]
+        blocks = [self.text.transform(replies),
+                  dense(shape(replies), related, stance(prompts, replies, harmful), weight=_DENSE_WEIGHT)]
         if transformer is not None:
             request, reply = transformer.encode(prompts), transformer.encode(replies)
             blocks.append(dense(reply, (request * reply).sum(1)))
         return hstack(blocks).tocsr()
 
-    def fit(self, prompts, replies, labels, weights, harmful, static: StaticEmbedder, transformer: Embedder) -> RefusalModel:
+    def fit(self, prompts, replies, labels, weights, harmful, static: StaticEmbedder,
+            transformer: Embedder) -> RefusalModel:
         self.text.fit(replies)
         y = [LABELS.index(label) for label in labels]
         self.fast.fit(self._features(prompts, replies, harmful, static), y, sample_weight=weights)
@@ -85,7 +87,8 @@ class RefusalModel:
 
     def read(self, prompts: Sequence[str], replies: Sequence[str], harmful, static: StaticEmbedder,
              transformer: Embedder | None = None, alone: Sequence[bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(n, 3) probabilities in `LABELS` order, and which replies were found off topic. Unsure
+        """(n, 3) probabilities in `LABELS` order, and which replies were found off topic;
+        `harmful` is each request's P(harmful) from the request model (see `stance`). Unsure
         rows are re-read with the transformer; a reply to a request that stands alone (`alone`,
         see `standalone`) read as an answer but about something else entirely is a refusal."""
         out, strayed = np.zeros((len(replies), 3)), np.zeros(len(replies), dtype=bool)
@@ -169,7 +172,8 @@ class OfflineRefusal:
     def __init__(self, artifacts):
         self.artifacts = artifacts
         self.version = artifacts.version
-        self.config = {"model": "rules > tfidf+patterns+relevance LR > +MiniLM LR when unsure",
+        self.config = {"model": "rules > tfidf+patterns+relevance+stance LR > +MiniLM LR when unsure",
+                       "stance": "opening denies what the request asserts, weighed by the request model's P(harmful)",
                        "route_below": str(ROUTE_BELOW), "max_chars": "4000",
                        "off_topic": f"static relevance < {FAR} and MiniLM cosine < {OFF_TOPIC}, requests of {MIN_WORDS}+ words"}
 
