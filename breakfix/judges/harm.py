@@ -154,14 +154,13 @@ class OfflineHarm:
 
     def score_pair(self, items: Sequence[JudgeInput]) -> tuple[list[Score], list[Score]]:
         """Refusal and harm scores from one pass: the refusal probabilities feed the harm model."""
-        prepared, probs = self.refusal.judge(items)
+        prepared, probs, harmful = self.refusal.judge(items)
         live = [k for k, p in enumerate(prepared) if not (p.empty or p.unreadable)]
         severity = np.zeros(len(items))
         requests = [items[k].subject for k in live]
         art = self.artifacts
         severity[live] = art.harm.predict(requests, [prepared[k].text for k in live], probs[live],
-                                          art.categories.benign_share(requests), art.request.proba(requests, art.static),
-                                          art.static)
+                                          art.categories.benign_share(requests), harmful[live], art.static)
         categories = self.artifacts.categories([i.subject for i in items], [i.category for i in items])
         scores = []
         for item, p, row, sev, category in zip(items, prepared, probs, severity, categories):
