@@ -34,7 +34,7 @@ SALT = "breakfix-judges-v1"
 RATIOS = {"fix": 0.6, "dev": 0.1, "eval": 0.3}
 _CODE = ("artifacts.py", "features.py", "refusal.py", "harm.py", "groundedness.py", "request.py")
 REFUSAL_SETS = ("refusal_examples", "refusal_examples_2", "refusal_examples_3", "refusal_examples_4", "refusal_examples_5",
-                "refusal_examples_6", "refusal_examples_7")
+                "refusal_examples_6", "refusal_examples_7", "refusal_examples_8")
 # Small-model attempts written poor on purpose (wrong, cut off, repetitive, vague): they teach the
 # refusal judge that a poor attempt is still an attempt, never the harm judge what harmless help
 # looks like (wrong first aid is not harmless).
