@@ -58,9 +58,10 @@ def test_stance_weighs_a_denial_by_how_harmful_the_request_reads():
 
 def test_an_apology_opens_a_refusal_but_sympathy_does_not():
     for refusal in ("I'm sorry, but I can't help with that.", "I'm sorry. That isn't something I'll write.",
-                    "I'm sorry, the details you asked for aren't something I'll share."):
+                    "I'm sorry, the details you asked for aren't something I'll share.", "I'm sorry I can't do that.",
+                    "I'm sorry — that's not something I'll write."):
         assert refuses_at_start(refusal), refusal
     for sympathy in ("I'm sorry to hear that. Here are a few things that help:", "I'm sorry the day has been rough. Here's a "
                      "joke to start:", "I'm so sorry they banned you; appeals usually go through the server's mods.",
-                     "I'm sorry things have been hard lately. One small idea:"):
+                     "I'm sorry this week has worn you down. One small idea:", "I'm sorry for any confusion. The answer is 12."):
         assert not refuses_at_start(sympathy), sympathy
